@@ -1,0 +1,98 @@
+/* conf: sluice.conf, parsed once into an immutable struct config (DESIGN §5).
+ * conf_parse is pure (bytes in, struct or errors out); conf_load reads a file. A reload
+ * builds a new struct and swaps the whole thing. */
+#ifndef SLUICE_CONF_CONF_H
+#define SLUICE_CONF_CONF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum conf_tls_mode {
+    CONF_TLS_NONE,      /* plaintext only, STARTTLS not offered */
+    CONF_TLS_STARTTLS,  /* STARTTLS offered (RFC 3207) */
+    CONF_TLS_REQUIRED,  /* STARTTLS offered and required before MAIL (530 5.7.0) */
+    CONF_TLS_IMPLICIT,  /* TLS from the first byte (RFC 8314 §3) */
+};
+
+enum conf_auth_mode { CONF_AUTH_NONE, CONF_AUTH_OPTIONAL, CONF_AUTH_REQUIRED };
+
+enum conf_bare_mode {
+    CONF_BARE_REJECT,    /* bare CR/LF in DATA: 554 5.6.0 after the end of data */
+    CONF_BARE_NORMALISE, /* bare CR/LF in DATA become CRLF */
+};
+
+struct conf_listener {
+    char *name;               /* "smtp", "submission", "submissions", or any label */
+    char *address;            /* "127.0.0.1:2525", "[::1]:25", "*:25" */
+    enum conf_tls_mode tls;
+    enum conf_auth_mode auth;
+};
+
+struct conf_limits {
+    uint64_t message_size;       /* octets; SIZE advertised; default 35M */
+    unsigned recipients;         /* per message; default 1000 (RFC 5321 §4.5.3.1.8 asks >= 100) */
+    unsigned messages;           /* per connection; default 100 */
+    size_t command_line;         /* octets incl. CRLF; default 512, never below 512 */
+    size_t data_line;            /* octets incl. CRLF; default 1000, never below 1000 */
+    size_t header_size;          /* octets of a message's header section; default 256K */
+    unsigned received;           /* Received: fields before 554 5.4.6; default 50 */
+    unsigned sessions;           /* open sessions per worker process; default 1000 */
+    unsigned sessions_per_ip;    /* per client address per worker; default 50 */
+    unsigned errors;             /* protocol errors before 421 4.7.0 and close; default 20 */
+    unsigned junk;               /* NOOP/RSET/VRFY/HELP... without a message; default 100 */
+};
+
+struct conf_timeouts {              /* all in milliseconds */
+    unsigned greeting_delay;        /* wait before the 220; talking first is refused; default 0 */
+    unsigned command;               /* idle wait for a command, RFC 5321 §4.5.3.2.7; default 5m */
+    unsigned command_deadline;      /* whole-line deadline against slow drip (H2); default 1m */
+    unsigned data_block;            /* between DATA/BDAT bytes; default 3m */
+    unsigned data_deadline;         /* whole message, DATA to end; default 10m */
+    unsigned tls_handshake;         /* default 30s */
+    unsigned write;                 /* a client that does not read our replies (H5); default 2m */
+};
+
+struct config {
+    char *hostname;                 /* our name in the greeting and Received; default: gethostname */
+    char *spool;                    /* queue directory; default /var/spool/sluice */
+    char *user;                     /* drop to this user when started as root; NULL = do not */
+    unsigned workers;               /* smtp worker processes; 0 = one per core */
+    char *tls_certificate;          /* PEM chain; NULL = TLS not configured */
+    char *tls_key;                  /* PEM key */
+    bool tls_self_signed;           /* create a self-signed pair at the paths when missing */
+    char *mailboxes_file;           /* directory: one mailbox per line; NULL = none */
+    char *aliases_file;             /* directory: "alias: target, target"; NULL = none */
+    enum conf_bare_mode bare_newlines;
+    struct conf_listener *listeners;
+    size_t nlisteners;
+    char **domains;                 /* local domains, lower case */
+    size_t ndomains;
+    struct conf_limits limits;
+    struct conf_timeouts timeouts;
+};
+
+#define CONF_ERRORS_MAX 16
+
+struct conf_errors {
+    size_t n;                       /* errors stored (at most CONF_ERRORS_MAX) */
+    struct {
+        unsigned line;              /* 1-based line number */
+        char msg[200];
+    } e[CONF_ERRORS_MAX];
+};
+
+/* Parse a whole configuration. Returns NULL when there is any error; errs lists them. */
+struct config *conf_parse(const char *text, size_t len, struct conf_errors *errs);
+
+/* Read and parse a file (path NULL: the embedded default, etc/sluice.conf). On error
+ * returns NULL; errs lists the errors, or holds one with line 0 for an I/O failure. */
+struct config *conf_load(const char *path, struct conf_errors *errs);
+
+void conf_free(struct config *c);
+
+/* The embedded default configuration (etc/sluice.conf, compiled in). */
+extern const char conf_default_text[];
+extern const size_t conf_default_len;
+
+#endif

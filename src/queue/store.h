@@ -1,0 +1,57 @@
+/* store: the durable queue on disk (DESIGN §4, doc/QUEUE.md). A worker streams a message
+ * into the store while it arrives and asks for a commit at the end of data; the commit is
+ * done by a sync thread that covers every message finishing in the same moment with one
+ * sync (group commit), and the answer comes back on the event loop. Nothing is reported
+ * committed before the file and its directory entry are on stable storage. */
+#ifndef SLUICE_QUEUE_STORE_H
+#define SLUICE_QUEUE_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue/envelope.h"
+#include "util/id.h"
+
+struct event_base;
+struct queue_store;
+struct queue_msg;
+
+/* Master, before any worker starts: create the spool layout if missing, lock the spool
+ * against a second instance (I11) and remove the leftovers of a crash (messages that were
+ * never committed). Returns 0 or -1 with errno; *lock_fd keeps the lock while it is open. */
+int queue_store_prepare(const char *spool, int *lock_fd);
+
+/* Worker: open the store on its event loop and start the sync thread. NULL + errno. */
+struct queue_store *queue_store_open(const char *spool, struct event_base *base);
+
+/* Finish every commit in flight (their callbacks run), stop the thread, free. */
+void queue_store_close(struct queue_store *qs);
+
+/* Start a message: allocate its id (written to id) and write the envelope. NULL + errno
+ * (ENOSPC, EDQUOT, EIO...). */
+struct queue_msg *queue_msg_begin(struct queue_store *qs, const struct queue_envelope *env,
+                                  char id[ID_LEN + 1]);
+
+/* Append message bytes (Received header first, then the body as received). Buffered; 0 or
+ * -1 with errno. After an error the message can only be aborted. */
+int queue_msg_write(struct queue_msg *m, const void *data, size_t len);
+
+/* Drop an unfinished message and everything it wrote (client gone, size exceeded...). */
+void queue_msg_abort(struct queue_msg *m);
+
+/* Called on the event loop thread once the commit is durable (error 0) or has failed
+ * (error = errno; nothing of the message is left on disk). cookie is the caller's: a
+ * session id, never a pointer, because the session may be gone by then. */
+typedef void (*queue_commit_cb)(int error, const char *id, uint64_t cookie, void *arg);
+
+/* Hand the message to the sync thread; m is consumed. cb runs later, never from inside
+ * this call. */
+void queue_msg_commit(struct queue_msg *m, queue_commit_cb cb, uint64_t cookie, void *arg);
+
+/* Read back a committed message's envelope (tests, recovery, the queue manager). Fails
+ * closed: 0, or -1 with errno EINVAL for any corruption. *body_offset/*body_len locate
+ * the message bytes in the file. */
+int queue_file_read(const char *path, struct queue_envelope *env, uint64_t *body_offset,
+                    uint64_t *body_len);
+
+#endif

@@ -1,0 +1,1172 @@
+/* conf: the sluice.conf parser (DESIGN §5). conf_parse turns the bytes of a configuration into
+ * an immutable struct config; sluiced calls it through conf_load at start and on reload, and
+ * `sluice config check` to report errors.
+ *
+ * Pure: no I/O, no globals; it allocates the struct config (and a parser state it frees).
+ * Invariants:
+ * - the input is read by length, never as a C string: a NUL or other control byte outside a
+ *   comment is an error, so every token is a clean C string;
+ * - input is bounded: CONF_FILE_MAX octets, CONF_TOKEN_MAX per token, CONF_DEPTH_MAX levels of
+ *   blocks; every number is checked for overflow and every value against a range;
+ * - every error carries the line it was found on; after an error the parser resynchronises at
+ *   the end of the statement (or skips the statement's whole block) and carries on, so one run
+ *   reports as many errors as it can (at most CONF_ERRORS_MAX);
+ * - a struct config is returned only when there was no error at all.
+ *
+ * The grammar, in two layers: the lexer yields words (bare or quoted), '{', '}', end of
+ * statement (newline or ';') and end of input; statements are `name value... [{ block }]`. The
+ * meaning of each name is a row in a per-block table (conf_rules_*), checked generically by kind.
+ */
+#include "conf/conf.h"
+
+#include <arpa/inet.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#define CONF_ARGS_MAX 4   /* values kept per statement; no directive takes more than one */
+#define CONF_RULES_MAX 16 /* rows in one block's table */
+#define CONF_SCRATCH (CONF_ARGS_MAX + 1)
+
+#define CONF_K ((uint64_t)1024)
+#define CONF_M (CONF_K * 1024)
+#define CONF_G (CONF_M * 1024)
+
+#define CONF_MS_S ((uint64_t)1000)
+#define CONF_MS_M (CONF_MS_S * 60)
+#define CONF_MS_H (CONF_MS_M * 60)
+#define CONF_MS_D (CONF_MS_H * 24)
+
+#define CONF_COUNT_MAX 10000000 /* any count beyond this is a typo, not a setting */
+
+enum conf_tok {
+    CONF_TOK_WORD,   /* bare or quoted; text in the slot given to the lexer */
+    CONF_TOK_LBRACE,
+    CONF_TOK_RBRACE,
+    CONF_TOK_END,    /* newline or ';' */
+    CONF_TOK_EOF,
+    CONF_TOK_BAD,    /* a malformed word; the lexer has reported it */
+};
+
+enum conf_kind {
+    CONF_KIND_STRING,    /* char *, any non-empty text (paths) */
+    CONF_KIND_HOST,      /* char *, a host name */
+    CONF_KIND_USER,      /* char *, a user name */
+    CONF_KIND_ADDRESS,   /* char *, HOST:PORT */
+    CONF_KIND_WORKERS,   /* unsigned, a count or "auto" (0) */
+    CONF_KIND_BOOL,      /* bool */
+    CONF_KIND_BARE,      /* enum conf_bare_mode */
+    CONF_KIND_TLS_MODE,  /* enum conf_tls_mode */
+    CONF_KIND_AUTH_MODE, /* enum conf_auth_mode */
+    CONF_KIND_SIZE64,    /* uint64_t octets */
+    CONF_KIND_SIZE,      /* size_t octets */
+    CONF_KIND_COUNT,     /* unsigned */
+    CONF_KIND_DURATION,  /* unsigned milliseconds */
+    CONF_KIND_BLOCK,     /* name { ... } handled by the sub-table */
+    CONF_KIND_LISTEN,    /* listen NAME { ... }, repeatable */
+    CONF_KIND_DOMAIN,    /* domain NAME [{ ... }], repeatable */
+};
+
+struct conf_context;
+
+struct conf_rule {
+    const char *name;
+    enum conf_kind kind;
+    size_t offset;                   /* of the field in the block's target struct */
+    uint64_t min, max;               /* inclusive, in the field's unit */
+    const struct conf_context *sub;  /* CONF_KIND_BLOCK only */
+};
+
+struct conf_context {
+    const char *name;                /* for messages: "limits" */
+    const struct conf_rule *rules;
+    size_t nrules;
+};
+
+struct conf_word {
+    const char *word;
+    int value;
+};
+
+static const struct conf_word conf_words_bool[] = {
+    {"yes", 1}, {"no", 0}, {"on", 1}, {"off", 0}, {"true", 1}, {"false", 0},
+};
+static const struct conf_word conf_words_bare[] = {
+    {"reject", CONF_BARE_REJECT},
+    {"normalise", CONF_BARE_NORMALISE},
+};
+static const struct conf_word conf_words_tls[] = {
+    {"none", CONF_TLS_NONE},
+    {"starttls", CONF_TLS_STARTTLS},
+    {"required", CONF_TLS_REQUIRED},
+    {"implicit", CONF_TLS_IMPLICIT},
+};
+static const struct conf_word conf_words_auth[] = {
+    {"none", CONF_AUTH_NONE},
+    {"optional", CONF_AUTH_OPTIONAL},
+    {"required", CONF_AUTH_REQUIRED},
+};
+
+#define CONF_NELEM(a) (sizeof(a) / sizeof((a)[0]))
+#define CONF_AT(field) offsetof(struct config, field)
+
+static const struct conf_rule conf_rules_tls[] = {
+    {"certificate", CONF_KIND_STRING, CONF_AT(tls_certificate), 0, 0, NULL},
+    {"key", CONF_KIND_STRING, CONF_AT(tls_key), 0, 0, NULL},
+    {"self-signed", CONF_KIND_BOOL, CONF_AT(tls_self_signed), 0, 0, NULL},
+};
+
+static const struct conf_rule conf_rules_directory[] = {
+    {"mailboxes", CONF_KIND_STRING, CONF_AT(mailboxes_file), 0, 0, NULL},
+    {"aliases", CONF_KIND_STRING, CONF_AT(aliases_file), 0, 0, NULL},
+};
+
+static const struct conf_rule conf_rules_limits[] = {
+    {"message-size", CONF_KIND_SIZE64, CONF_AT(limits.message_size), CONF_K, 4 * CONF_G, NULL},
+    /* RFC 5321 §4.5.3.1.8: at least 100 must be accepted; below that is allowed but unwise. */
+    {"recipients", CONF_KIND_COUNT, CONF_AT(limits.recipients), 1, CONF_COUNT_MAX, NULL},
+    {"messages", CONF_KIND_COUNT, CONF_AT(limits.messages), 1, CONF_COUNT_MAX, NULL},
+    /* RFC 5321 §4.5.3.1.4 and §4.5.3.1.6 are floors: a smaller limit breaks conforming peers. */
+    {"command-line", CONF_KIND_SIZE, CONF_AT(limits.command_line), 512, 64 * CONF_K, NULL},
+    {"data-line", CONF_KIND_SIZE, CONF_AT(limits.data_line), 1000, CONF_M, NULL},
+    {"header-size", CONF_KIND_SIZE, CONF_AT(limits.header_size), CONF_K, 64 * CONF_M, NULL},
+    {"received", CONF_KIND_COUNT, CONF_AT(limits.received), 1, 1000, NULL},
+    {"sessions", CONF_KIND_COUNT, CONF_AT(limits.sessions), 1, CONF_COUNT_MAX, NULL},
+    {"sessions-per-ip", CONF_KIND_COUNT, CONF_AT(limits.sessions_per_ip), 1, CONF_COUNT_MAX,
+     NULL},
+    {"errors", CONF_KIND_COUNT, CONF_AT(limits.errors), 1, CONF_COUNT_MAX, NULL},
+    {"junk", CONF_KIND_COUNT, CONF_AT(limits.junk), 1, CONF_COUNT_MAX, NULL},
+};
+
+static const struct conf_rule conf_rules_timeouts[] = {
+    /* RFC 5321 §4.5.3.2.1: clients wait 5 minutes for the greeting; stay far below. */
+    {"greeting-delay", CONF_KIND_DURATION, CONF_AT(timeouts.greeting_delay), 0, CONF_MS_M,
+     NULL},
+    {"command", CONF_KIND_DURATION, CONF_AT(timeouts.command), 100, CONF_MS_D, NULL},
+    {"command-deadline", CONF_KIND_DURATION, CONF_AT(timeouts.command_deadline), 100, CONF_MS_D,
+     NULL},
+    {"data-block", CONF_KIND_DURATION, CONF_AT(timeouts.data_block), 100, CONF_MS_D, NULL},
+    {"data-deadline", CONF_KIND_DURATION, CONF_AT(timeouts.data_deadline), 100, CONF_MS_D, NULL},
+    {"tls-handshake", CONF_KIND_DURATION, CONF_AT(timeouts.tls_handshake), 100, CONF_MS_D, NULL},
+    {"write", CONF_KIND_DURATION, CONF_AT(timeouts.write), 100, CONF_MS_D, NULL},
+};
+
+static const struct conf_rule conf_rules_listen[] = {
+    {"address", CONF_KIND_ADDRESS, offsetof(struct conf_listener, address), 0, 0, NULL},
+    {"tls", CONF_KIND_TLS_MODE, offsetof(struct conf_listener, tls), 0, 0, NULL},
+    {"auth", CONF_KIND_AUTH_MODE, offsetof(struct conf_listener, auth), 0, 0, NULL},
+};
+
+static const struct conf_context conf_ctx_tls = {"tls", conf_rules_tls,
+                                                 CONF_NELEM(conf_rules_tls)};
+static const struct conf_context conf_ctx_directory = {"directory", conf_rules_directory,
+                                                       CONF_NELEM(conf_rules_directory)};
+static const struct conf_context conf_ctx_limits = {"limits", conf_rules_limits,
+                                                    CONF_NELEM(conf_rules_limits)};
+static const struct conf_context conf_ctx_timeouts = {"timeouts", conf_rules_timeouts,
+                                                      CONF_NELEM(conf_rules_timeouts)};
+static const struct conf_context conf_ctx_listen = {"listen", conf_rules_listen,
+                                                    CONF_NELEM(conf_rules_listen)};
+/* Later issues add delivery settings here; today the block must be empty. */
+static const struct conf_context conf_ctx_domain = {"domain", NULL, 0};
+
+static const struct conf_rule conf_rules_top[] = {
+    {"hostname", CONF_KIND_HOST, CONF_AT(hostname), 0, 0, NULL},
+    {"spool", CONF_KIND_STRING, CONF_AT(spool), 0, 0, NULL},
+    {"user", CONF_KIND_USER, CONF_AT(user), 0, 0, NULL},
+    {"workers", CONF_KIND_WORKERS, CONF_AT(workers), 0, 1024, NULL},
+    {"bare-newlines", CONF_KIND_BARE, CONF_AT(bare_newlines), 0, 0, NULL},
+    {"tls", CONF_KIND_BLOCK, 0, 0, 0, &conf_ctx_tls},
+    {"directory", CONF_KIND_BLOCK, 0, 0, 0, &conf_ctx_directory},
+    {"limits", CONF_KIND_BLOCK, 0, 0, 0, &conf_ctx_limits},
+    {"timeouts", CONF_KIND_BLOCK, 0, 0, 0, &conf_ctx_timeouts},
+    {"listen", CONF_KIND_LISTEN, 0, 0, 0, NULL},
+    {"domain", CONF_KIND_DOMAIN, 0, 0, 0, NULL},
+};
+
+static const struct conf_context conf_ctx_top = {NULL, conf_rules_top,
+                                                 CONF_NELEM(conf_rules_top)};
+
+_Static_assert(CONF_NELEM(conf_rules_top) <= CONF_RULES_MAX, "seen[] too small");
+_Static_assert(CONF_NELEM(conf_rules_limits) <= CONF_RULES_MAX, "seen[] too small");
+_Static_assert(CONF_NELEM(conf_rules_timeouts) <= CONF_RULES_MAX, "seen[] too small");
+
+struct conf_parser {
+    const unsigned char *text;
+    size_t len;
+    size_t pos;
+    unsigned line;                  /* of text[pos] */
+    unsigned tokline;               /* of the token the lexer returned last */
+    bool end_newline;               /* the last CONF_TOK_END was a newline, not ';' */
+    bool rbrace_pending;            /* a '}' ended the last statement and is not consumed */
+    unsigned rbrace_line;
+    bool stop;                      /* error list full or out of memory */
+    struct conf_errors *errs;
+    struct config *c;
+    size_t domains_cap;
+    unsigned listen_tls_line[CONF_LISTENERS_MAX]; /* where each listener's tls mode was set */
+    unsigned listen_address_line[CONF_LISTENERS_MAX];
+    char tok[CONF_SCRATCH + 1][CONF_TOKEN_MAX + 1]; /* name, values, scratch for the rest */
+};
+
+struct conf_stmt {
+    unsigned line;
+    size_t nargs;                   /* values after the name; the first CONF_ARGS_MAX are kept */
+    bool block;                     /* a '{' follows; the caller parses or skips it */
+    bool bad;                       /* the lexer reported an error in it */
+};
+
+enum conf_read { CONF_READ_STMT, CONF_READ_CLOSE, CONF_READ_EOF };
+
+__attribute__((format(printf, 3, 4))) static void conf_error(struct conf_parser *ps,
+                                                             unsigned line, const char *fmt, ...)
+{
+    struct conf_errors *e = ps->errs;
+    va_list ap;
+
+    if (ps->stop)
+        return;
+    e->e[e->n].line = line;
+    if (e->n == CONF_ERRORS_MAX - 1) {
+        snprintf(e->e[e->n].msg, sizeof e->e[e->n].msg, "too many errors, stopping here");
+        ps->stop = true;
+    } else {
+        va_start(ap, fmt);
+        vsnprintf(e->e[e->n].msg, sizeof e->e[e->n].msg, fmt, ap);
+        va_end(ap);
+    }
+    e->n++;
+}
+
+static void conf_error_nomem(struct conf_parser *ps)
+{
+    conf_error(ps, 0, "out of memory");
+    ps->stop = true;
+}
+
+/* A word for an error message: short, and only printable ASCII so that a hostile file cannot
+ * put escape sequences on the terminal of whoever runs `sluice config check`. */
+struct conf_shown {
+    char s[48];
+};
+
+static struct conf_shown conf_show(const char *w)
+{
+    struct conf_shown out;
+    size_t n = 0;
+
+    for (; *w != '\0' && n < 40; w++) {
+        unsigned char ch = (unsigned char)*w;
+        out.s[n++] = (ch >= 0x20 && ch < 0x7f) ? (char)ch : '?';
+    }
+    if (*w != '\0') {
+        memcpy(out.s + n, "...", 3);
+        n += 3;
+    }
+    out.s[n] = '\0';
+    return out;
+}
+
+#define SHOW(w) (conf_show(w).s)
+
+static bool conf_is_ctl(unsigned char ch)
+{
+    return (ch < 0x20 && ch != '\t') || ch == 0x7f;
+}
+
+static bool conf_is_delim(unsigned char ch)
+{
+    return ch == ' ' || ch == '\t' || ch == '\r' || ch == '\n' || ch == ';' || ch == '{' ||
+           ch == '}' || ch == '#' || ch == '"';
+}
+
+/* Appends one byte of a word to out, reporting the first problem of the word. */
+static void conf_lex_put(struct conf_parser *ps, char *out, size_t *n, bool *bad, unsigned char ch)
+{
+    if (*bad)
+        return;
+    if (conf_is_ctl(ch)) {
+        conf_error(ps, ps->tokline, "control character 0x%02x", ch);
+        *bad = true;
+    } else if (*n == CONF_TOKEN_MAX) {
+        conf_error(ps, ps->tokline, "word longer than %d bytes", CONF_TOKEN_MAX);
+        *bad = true;
+    } else {
+        out[(*n)++] = (char)ch;
+    }
+}
+
+/* A quoted string ends on the same line; \" and \\ are its only escapes. */
+static enum conf_tok conf_lex_string(struct conf_parser *ps, char *out)
+{
+    const unsigned char *t = ps->text;
+    size_t n = 0;
+    bool bad = false;
+
+    ps->pos++;
+    for (;;) {
+        if (ps->pos == ps->len || t[ps->pos] == '\n') {
+            out[n] = '\0';
+            conf_error(ps, ps->tokline, "unterminated string");
+            return CONF_TOK_BAD;
+        }
+        unsigned char ch = t[ps->pos++];
+        if (ch == '"')
+            break;
+        if (ch == '\\') {
+            if (ps->pos == ps->len || t[ps->pos] == '\n')
+                continue;
+            ch = t[ps->pos++];
+            if (ch != '"' && ch != '\\') {
+                if (!bad)
+                    conf_error(ps, ps->tokline, "bad escape in string (only \\\" and \\\\)");
+                bad = true;
+                continue;
+            }
+        }
+        conf_lex_put(ps, out, &n, &bad, ch);
+    }
+    out[n] = '\0';
+    return bad ? CONF_TOK_BAD : CONF_TOK_WORD;
+}
+
+static enum conf_tok conf_lex_word(struct conf_parser *ps, char *out)
+{
+    size_t n = 0;
+    bool bad = false;
+
+    while (ps->pos < ps->len && !conf_is_delim(ps->text[ps->pos]))
+        conf_lex_put(ps, out, &n, &bad, ps->text[ps->pos++]);
+    out[n] = '\0';
+    return bad ? CONF_TOK_BAD : CONF_TOK_WORD;
+}
+
+static void conf_skip_comment(const unsigned char *t, size_t len, size_t *pos)
+{
+    const unsigned char *nl = memchr(t + *pos, '\n', len - *pos);
+
+    *pos = nl != NULL ? (size_t)(nl - t) : len;
+}
+
+static enum conf_tok conf_lex(struct conf_parser *ps, char *out)
+{
+    const unsigned char *t = ps->text;
+
+    while (ps->pos < ps->len) {
+        unsigned char ch = t[ps->pos];
+        if (ch == ' ' || ch == '\t' || ch == '\r')
+            ps->pos++;
+        else if (ch == '#')
+            conf_skip_comment(t, ps->len, &ps->pos);
+        else
+            break;
+    }
+    ps->tokline = ps->line;
+    if (ps->pos == ps->len)
+        return CONF_TOK_EOF;
+    switch (t[ps->pos]) {
+    case '\n':
+        ps->pos++;
+        ps->line++;
+        ps->end_newline = true;
+        return CONF_TOK_END;
+    case ';':
+        ps->pos++;
+        ps->end_newline = false;
+        return CONF_TOK_END;
+    case '{':
+        ps->pos++;
+        return CONF_TOK_LBRACE;
+    case '}':
+        ps->pos++;
+        return CONF_TOK_RBRACE;
+    case '"':
+        return conf_lex_string(ps, out);
+    default:
+        return conf_lex_word(ps, out);
+    }
+}
+
+/* Lets a block's '{' sit on the line after its name: consumes blank lines, comments and the
+ * '{' when one comes next, and nothing otherwise. */
+static bool conf_take_lbrace(struct conf_parser *ps)
+{
+    const unsigned char *t = ps->text;
+    size_t pos = ps->pos;
+    unsigned line = ps->line;
+
+    while (pos < ps->len) {
+        unsigned char ch = t[pos];
+        if (ch == ' ' || ch == '\t' || ch == '\r') {
+            pos++;
+        } else if (ch == '\n') {
+            pos++;
+            line++;
+        } else if (ch == '#') {
+            conf_skip_comment(t, ps->len, &pos);
+        } else {
+            break;
+        }
+    }
+    if (pos == ps->len || t[pos] != '{')
+        return false;
+    ps->pos = pos + 1;
+    ps->line = line;
+    return true;
+}
+
+/* Skips a block whose '{' has been read. depth is the level of that block (1 = top level). */
+static void conf_skip_block(struct conf_parser *ps, unsigned open_line, unsigned depth)
+{
+    unsigned level = 1;
+    bool deep = false;
+
+    while (!ps->stop) {
+        switch (conf_lex(ps, ps->tok[CONF_SCRATCH])) {
+        case CONF_TOK_LBRACE:
+            level++;
+            if (!deep && depth + level - 1 > CONF_DEPTH_MAX) {
+                conf_error(ps, ps->tokline, "blocks nested deeper than %d", CONF_DEPTH_MAX);
+                deep = true;
+            }
+            break;
+        case CONF_TOK_RBRACE:
+            if (--level == 0)
+                return;
+            break;
+        case CONF_TOK_EOF:
+            conf_error(ps, open_line, "block opened here is not closed");
+            return;
+        default:
+            break;
+        }
+    }
+}
+
+static enum conf_read conf_read_stmt(struct conf_parser *ps, struct conf_stmt *st, unsigned depth)
+{
+    enum conf_tok tok;
+
+    *st = (struct conf_stmt){0};
+    if (ps->rbrace_pending) {
+        ps->rbrace_pending = false;
+        st->line = ps->rbrace_line;
+        return CONF_READ_CLOSE;
+    }
+    do
+        tok = conf_lex(ps, ps->tok[0]);
+    while (tok == CONF_TOK_END);
+    st->line = ps->tokline;
+    switch (tok) {
+    case CONF_TOK_EOF:
+        return CONF_READ_EOF;
+    case CONF_TOK_RBRACE:
+        return CONF_READ_CLOSE;
+    case CONF_TOK_LBRACE:
+        conf_error(ps, st->line, "'{' without a directive name");
+        conf_skip_block(ps, st->line, depth + 1);
+        st->bad = true;
+        return CONF_READ_STMT;
+    case CONF_TOK_BAD:
+        st->bad = true;
+        break;
+    default:
+        break;
+    }
+    for (;;) {
+        size_t slot = st->nargs < CONF_ARGS_MAX ? st->nargs + 1 : CONF_SCRATCH;
+        switch (conf_lex(ps, ps->tok[slot])) {
+        case CONF_TOK_WORD:
+            st->nargs++;
+            break;
+        case CONF_TOK_BAD:
+            st->bad = true;
+            break;
+        case CONF_TOK_END:
+            st->block = ps->end_newline && conf_take_lbrace(ps);
+            return CONF_READ_STMT;
+        case CONF_TOK_LBRACE:
+            st->block = true;
+            return CONF_READ_STMT;
+        case CONF_TOK_RBRACE:
+            ps->rbrace_pending = true;
+            ps->rbrace_line = ps->tokline;
+            return CONF_READ_STMT;
+        case CONF_TOK_EOF:
+            return CONF_READ_STMT;
+        }
+    }
+}
+
+static char *conf_strdup(struct conf_parser *ps, const char *s)
+{
+    size_t n = strlen(s);
+    char *d = malloc(n + 1);
+
+    if (d == NULL) {
+        conf_error_nomem(ps);
+        return NULL;
+    }
+    memcpy(d, s, n + 1);
+    return d;
+}
+
+static void conf_set_string(struct conf_parser *ps, void *field, const char *v)
+{
+    char *old;
+    char *d = conf_strdup(ps, v);
+
+    if (d == NULL)
+        return;
+    memcpy(&old, field, sizeof old);
+    free(old);
+    memcpy(field, &d, sizeof d);
+}
+
+/* RFC 1123 §2.1 host names: LDH labels of 1..63, at most 253 in all, no empty label. */
+static bool conf_valid_host(const char *s)
+{
+    size_t n = strlen(s);
+    size_t label = 0;
+
+    if (n == 0 || n > 253)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '.') {
+            if (label == 0 || s[i - 1] == '-')
+                return false;
+            label = 0;
+        } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                   (ch >= '0' && ch <= '9') || ch == '-') {
+            if ((label == 0 && ch == '-') || ++label > 63)
+                return false;
+        } else {
+            return false;
+        }
+    }
+    return label > 0 && s[n - 1] != '-';
+}
+
+/* Portable user names (POSIX 3.437 plus the usual leading-dash ban). */
+static bool conf_valid_name(const char *s, size_t max)
+{
+    size_t n = strlen(s);
+
+    if (n == 0 || n > max || s[0] == '-')
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
+              ch == '-' || ch == '_' || ch == '.'))
+            return false;
+    }
+    return true;
+}
+
+/* HOST:PORT where HOST is an IPv4 literal, [IPv6] or '*' (all addresses). Names are refused:
+ * binding must not depend on DNS. */
+static bool conf_valid_address(const char *s)
+{
+    const char *colon;
+    const char *host = s;
+    size_t hostlen;
+    char buf[64];
+    unsigned char addr[16];
+    unsigned long port = 0;
+
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (close == NULL || close[1] != ':')
+            return false;
+        host = s + 1;
+        hostlen = (size_t)(close - host);
+        colon = close + 1;
+    } else {
+        colon = strrchr(s, ':');
+        if (colon == NULL)
+            return false;
+        hostlen = (size_t)(colon - s);
+    }
+    if (hostlen == 0 || hostlen >= sizeof buf)
+        return false;
+    memcpy(buf, host, hostlen);
+    buf[hostlen] = '\0';
+    if (s[0] == '[') {
+        if (inet_pton(AF_INET6, buf, addr) != 1)
+            return false;
+    } else if (strcmp(buf, "*") != 0 && inet_pton(AF_INET, buf, addr) != 1) {
+        return false;
+    }
+    const char *p = colon + 1;
+    if (*p == '\0' || strlen(p) > 5)
+        return false;
+    for (; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        port = port * 10 + (unsigned long)(*p - '0');
+    }
+    return port >= 1 && port <= 65535;
+}
+
+/* Decimal digits at *s; advances *s past them. Returns false on no digits or on overflow (the
+ * digits are still consumed). */
+static bool conf_parse_digits(const char **s, uint64_t *out, bool *overflow)
+{
+    const char *p = *s;
+    uint64_t v = 0;
+
+    *overflow = false;
+    for (; *p >= '0' && *p <= '9'; p++) {
+        unsigned d = (unsigned)(*p - '0');
+        if (v > (UINT64_MAX - d) / 10)
+            *overflow = true;
+        else
+            v = v * 10 + d;
+    }
+    if (p == *s)
+        return false;
+    *s = p;
+    *out = v;
+    return true;
+}
+
+struct conf_unit {
+    const char *suffix;
+    uint64_t scale;
+};
+
+static const struct conf_unit conf_units_size[] = {
+    {"", 1},         {"K", CONF_K}, {"k", CONF_K}, {"M", CONF_M},
+    {"m", CONF_M},   {"G", CONF_G}, {"g", CONF_G},
+};
+static const struct conf_unit conf_units_duration[] = {
+    {"", CONF_MS_S},   {"ms", 1},         {"s", CONF_MS_S}, {"m", CONF_MS_M},
+    {"h", CONF_MS_H},  {"d", CONF_MS_D},
+};
+
+enum conf_num { CONF_NUM_OK, CONF_NUM_SYNTAX, CONF_NUM_RANGE };
+
+/* A number with an optional unit suffix, scaled and checked for overflow. */
+static enum conf_num conf_parse_scaled(const char *s, const struct conf_unit *units,
+                                       size_t nunits, uint64_t *out)
+{
+    uint64_t v;
+    bool overflow;
+
+    if (!conf_parse_digits(&s, &v, &overflow))
+        return CONF_NUM_SYNTAX;
+    for (size_t i = 0; i < nunits; i++) {
+        if (strcmp(s, units[i].suffix) != 0)
+            continue;
+        if (overflow || v > UINT64_MAX / units[i].scale)
+            return CONF_NUM_RANGE;
+        *out = v * units[i].scale;
+        return CONF_NUM_OK;
+    }
+    return CONF_NUM_SYNTAX;
+}
+
+/* Renders v in the largest unit that divides it exactly, for range messages. */
+static void conf_format(char *buf, size_t size, uint64_t v, const struct conf_unit *units,
+                        size_t nunits)
+{
+    const char *suffix = "";
+    uint64_t scale = 1;
+
+    for (size_t i = 0; i < nunits && v != 0; i++) {
+        if ((units[i].scale > scale || (scale == 1 && units[i].scale == 1)) &&
+            v % units[i].scale == 0 && units[i].suffix[0] != '\0') {
+            scale = units[i].scale;
+            suffix = units[i].suffix;
+        }
+    }
+    snprintf(buf, size, "%llu%s", (unsigned long long)(v / scale), suffix);
+}
+
+static bool conf_lookup_word(struct conf_parser *ps, const struct conf_rule *r, const char *v,
+                             unsigned line, const struct conf_word *words, size_t nwords,
+                             int *out)
+{
+    char list[128];
+    size_t n = 0;
+
+    for (size_t i = 0; i < nwords; i++) {
+        if (strcasecmp(v, words[i].word) == 0) {
+            *out = words[i].value;
+            return true;
+        }
+    }
+    list[0] = '\0';
+    for (size_t i = 0; i < nwords && n < sizeof list; i++) {
+        int w = snprintf(list + n, sizeof list - n, "%s%s", i ? ", " : "", words[i].word);
+        if (w < 0)
+            break;
+        n += (size_t)w;
+    }
+    conf_error(ps, line, "'%s' must be one of %s, not '%s'", r->name, list, SHOW(v));
+    return false;
+}
+
+static void conf_apply_number(struct conf_parser *ps, const struct conf_rule *r, void *field,
+                              const char *v, unsigned line)
+{
+    const struct conf_unit *units = NULL;
+    size_t nunits = 0;
+    const char *what = "a number";
+    uint64_t n = 0;
+    enum conf_num res;
+
+    if (r->kind == CONF_KIND_SIZE64 || r->kind == CONF_KIND_SIZE) {
+        units = conf_units_size;
+        nunits = CONF_NELEM(conf_units_size);
+        what = "a size (a number, optionally with K, M or G)";
+    } else if (r->kind == CONF_KIND_DURATION) {
+        units = conf_units_duration;
+        nunits = CONF_NELEM(conf_units_duration);
+        what = "a duration (a number, optionally with ms, s, m, h or d)";
+    }
+    if (r->kind == CONF_KIND_WORKERS && strcasecmp(v, "auto") == 0)
+        res = CONF_NUM_OK;
+    else if (units != NULL)
+        res = conf_parse_scaled(v, units, nunits, &n);
+    else
+        res = conf_parse_scaled(v, &(struct conf_unit){"", 1}, 1, &n);
+    if (res == CONF_NUM_SYNTAX) {
+        conf_error(ps, line, "'%s' must be %s%s, not '%s'", r->name, what,
+                   r->kind == CONF_KIND_WORKERS ? " or auto" : "", SHOW(v));
+        return;
+    }
+    if (res == CONF_NUM_RANGE || n < r->min || n > r->max) {
+        char lo[32], hi[32];
+        const struct conf_unit *fmt = units != NULL ? units : &(struct conf_unit){"", 1};
+        size_t nfmt = units != NULL ? nunits : 1;
+        conf_format(lo, sizeof lo, r->min, fmt, nfmt);
+        conf_format(hi, sizeof hi, r->max, fmt, nfmt);
+        conf_error(ps, line, "'%s' %s is out of range (%s to %s)", r->name, SHOW(v), lo, hi);
+        return;
+    }
+    switch (r->kind) {
+    case CONF_KIND_SIZE64:
+        memcpy(field, &n, sizeof n);
+        break;
+    case CONF_KIND_SIZE: {
+        size_t z = (size_t)n;
+        memcpy(field, &z, sizeof z);
+        break;
+    }
+    default: {
+        unsigned u = (unsigned)n;
+        memcpy(field, &u, sizeof u);
+        break;
+    }
+    }
+}
+
+static void conf_apply_value(struct conf_parser *ps, const struct conf_rule *r, void *base,
+                             const char *v, unsigned line)
+{
+    void *field = (char *)base + r->offset;
+    int w;
+
+    switch (r->kind) {
+    case CONF_KIND_STRING:
+        if (*v == '\0')
+            conf_error(ps, line, "'%s' must not be empty", r->name);
+        else
+            conf_set_string(ps, field, v);
+        return;
+    case CONF_KIND_HOST:
+        if (!conf_valid_host(v))
+            conf_error(ps, line, "'%s' is not a valid host name: '%s'", r->name, SHOW(v));
+        else
+            conf_set_string(ps, field, v);
+        return;
+    case CONF_KIND_USER:
+        if (!conf_valid_name(v, 32))
+            conf_error(ps, line, "'%s' is not a valid user name: '%s'", r->name, SHOW(v));
+        else
+            conf_set_string(ps, field, v);
+        return;
+    case CONF_KIND_ADDRESS:
+        if (!conf_valid_address(v))
+            conf_error(ps, line,
+                       "'%s' must be IPV4:PORT, [IPV6]:PORT or *:PORT, not '%s'", r->name,
+                       SHOW(v));
+        else
+            conf_set_string(ps, field, v);
+        return;
+    case CONF_KIND_BOOL:
+        if (conf_lookup_word(ps, r, v, line, conf_words_bool, CONF_NELEM(conf_words_bool), &w)) {
+            bool b = w != 0;
+            memcpy(field, &b, sizeof b);
+        }
+        return;
+    case CONF_KIND_BARE:
+        if (conf_lookup_word(ps, r, v, line, conf_words_bare, CONF_NELEM(conf_words_bare), &w)) {
+            enum conf_bare_mode m = (enum conf_bare_mode)w;
+            memcpy(field, &m, sizeof m);
+        }
+        return;
+    case CONF_KIND_TLS_MODE:
+        if (conf_lookup_word(ps, r, v, line, conf_words_tls, CONF_NELEM(conf_words_tls), &w)) {
+            enum conf_tls_mode m = (enum conf_tls_mode)w;
+            memcpy(field, &m, sizeof m);
+        }
+        return;
+    case CONF_KIND_AUTH_MODE:
+        if (conf_lookup_word(ps, r, v, line, conf_words_auth, CONF_NELEM(conf_words_auth), &w)) {
+            enum conf_auth_mode m = (enum conf_auth_mode)w;
+            memcpy(field, &m, sizeof m);
+        }
+        return;
+    default:
+        conf_apply_number(ps, r, field, v, line);
+        return;
+    }
+}
+
+static void conf_parse_block(struct conf_parser *ps, const struct conf_context *ctx, void *base,
+                             unsigned depth, unsigned open_line, unsigned *seen);
+
+static size_t conf_rule_index(const struct conf_context *ctx, const char *name)
+{
+    for (size_t i = 0; i < ctx->nrules; i++)
+        if (strcmp(ctx->rules[i].name, name) == 0)
+            return i;
+    return ctx->nrules;
+}
+
+static void conf_check_tls_block(struct conf_parser *ps, unsigned line)
+{
+    const struct config *c = ps->c;
+
+    if (c->tls_certificate != NULL && c->tls_key == NULL)
+        conf_error(ps, line, "'tls' has a certificate but no key");
+    else if (c->tls_certificate == NULL && c->tls_key != NULL)
+        conf_error(ps, line, "'tls' has a key but no certificate");
+    else if (c->tls_certificate == NULL && c->tls_self_signed)
+        conf_error(ps, line, "'tls' self-signed needs the certificate and key paths");
+}
+
+static void conf_apply_listen(struct conf_parser *ps, const struct conf_stmt *st, unsigned depth)
+{
+    struct config *c = ps->c;
+    const char *name = ps->tok[1];
+    bool ok = false;
+    unsigned seen[CONF_RULES_MAX];
+
+    if (st->nargs != 1) {
+        conf_error(ps, st->line, "'listen' takes one name: listen NAME { address HOST:PORT }");
+    } else if (!conf_valid_name(name, 64)) {
+        conf_error(ps, st->line, "listener name '%s' must be letters, digits, '-', '_' or '.'",
+                   SHOW(name));
+    } else if (c->nlisteners == CONF_LISTENERS_MAX) {
+        conf_error(ps, st->line, "more than %d listeners", CONF_LISTENERS_MAX);
+    } else {
+        ok = true;
+        for (size_t i = 0; i < c->nlisteners; i++) {
+            if (strcmp(c->listeners[i].name, name) == 0) {
+                conf_error(ps, st->line, "listener '%s' defined twice", SHOW(name));
+                ok = false;
+            }
+        }
+    }
+    if (!st->block) {
+        conf_error(ps, st->line, "'listen' needs a block: listen NAME { address HOST:PORT }");
+        return;
+    }
+    if (ok && c->listeners == NULL) {
+        c->listeners = calloc(CONF_LISTENERS_MAX, sizeof *c->listeners);
+        if (c->listeners == NULL) {
+            conf_error_nomem(ps);
+            ok = false;
+        }
+    }
+    if (!ok) {
+        conf_skip_block(ps, st->line, depth + 1);
+        return;
+    }
+    size_t i = c->nlisteners;
+    struct conf_listener *l = &c->listeners[i];
+    *l = (struct conf_listener){.tls = CONF_TLS_NONE, .auth = CONF_AUTH_NONE};
+    l->name = conf_strdup(ps, name);
+    if (l->name == NULL)
+        return;
+    c->nlisteners++;
+    conf_parse_block(ps, &conf_ctx_listen, l, depth + 1, st->line, seen);
+    ps->listen_tls_line[i] = seen[conf_rule_index(&conf_ctx_listen, "tls")];
+    ps->listen_address_line[i] = seen[conf_rule_index(&conf_ctx_listen, "address")];
+    if (l->address == NULL) {
+        conf_error(ps, st->line, "listener '%s' has no address", SHOW(l->name));
+        return;
+    }
+    for (size_t j = 0; j < i; j++) {
+        if (c->listeners[j].address != NULL && strcmp(c->listeners[j].address, l->address) == 0)
+            conf_error(ps, ps->listen_address_line[i], "address %s is already used by '%s'",
+                       SHOW(l->address), SHOW(c->listeners[j].name));
+    }
+}
+
+static void conf_apply_domain(struct conf_parser *ps, const struct conf_stmt *st, unsigned depth)
+{
+    struct config *c = ps->c;
+    char *name = ps->tok[1];
+    unsigned seen[CONF_RULES_MAX];
+    bool ok = false;
+
+    if (st->nargs != 1) {
+        conf_error(ps, st->line, "'domain' takes one name");
+    } else if (!conf_valid_host(name)) {
+        conf_error(ps, st->line, "'domain' is not a valid domain name: '%s'", SHOW(name));
+    } else if (c->ndomains == CONF_DOMAINS_MAX) {
+        conf_error(ps, st->line, "more than %d domains", CONF_DOMAINS_MAX);
+    } else {
+        ok = true;
+        for (char *p = name; *p != '\0'; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        for (size_t i = 0; i < c->ndomains && ok; i++) {
+            if (strcmp(c->domains[i], name) == 0) {
+                conf_error(ps, st->line, "domain '%s' listed twice", SHOW(name));
+                ok = false;
+            }
+        }
+    }
+    if (ok && c->ndomains == ps->domains_cap) {
+        size_t cap = ps->domains_cap ? ps->domains_cap * 2 : 8;
+        char **d = realloc(c->domains, cap * sizeof *d);
+        if (d == NULL) {
+            conf_error_nomem(ps);
+            ok = false;
+        } else {
+            c->domains = d;
+            ps->domains_cap = cap;
+        }
+    }
+    if (ok) {
+        char *d = conf_strdup(ps, name);
+        if (d != NULL)
+            c->domains[c->ndomains++] = d;
+    }
+    if (st->block) {
+        if (ok)
+            conf_parse_block(ps, &conf_ctx_domain, NULL, depth + 1, st->line, seen);
+        else
+            conf_skip_block(ps, st->line, depth + 1);
+    }
+}
+
+static void conf_apply(struct conf_parser *ps, const struct conf_context *ctx, void *base,
+                       unsigned depth, const struct conf_stmt *st, unsigned *seen)
+{
+    const char *name = ps->tok[0];
+    size_t idx = conf_rule_index(ctx, name);
+    unsigned sub_seen[CONF_RULES_MAX];
+
+    if (idx == ctx->nrules) {
+        if (ctx->name == NULL)
+            conf_error(ps, st->line, "unknown directive '%s'", SHOW(name));
+        else
+            conf_error(ps, st->line, "unknown directive '%s' in '%s' block", SHOW(name),
+                       ctx->name);
+        if (st->block)
+            conf_skip_block(ps, st->line, depth + 1);
+        return;
+    }
+    const struct conf_rule *r = &ctx->rules[idx];
+    if (r->kind == CONF_KIND_LISTEN) {
+        conf_apply_listen(ps, st, depth);
+        return;
+    }
+    if (r->kind == CONF_KIND_DOMAIN) {
+        conf_apply_domain(ps, st, depth);
+        return;
+    }
+    if (seen[idx] != 0) {
+        conf_error(ps, st->line, "'%s' given twice (first on line %u)", r->name, seen[idx]);
+        if (st->block)
+            conf_skip_block(ps, st->line, depth + 1);
+        return;
+    }
+    seen[idx] = st->line;
+    if (r->kind == CONF_KIND_BLOCK) {
+        if (st->nargs != 0)
+            conf_error(ps, st->line, "'%s' takes no value before its block", r->name);
+        if (!st->block) {
+            conf_error(ps, st->line, "'%s' needs a block: %s { ... }", r->name, r->name);
+            return;
+        }
+        if (st->nargs != 0) {
+            conf_skip_block(ps, st->line, depth + 1);
+            return;
+        }
+        conf_parse_block(ps, r->sub, base, depth + 1, st->line, sub_seen);
+        if (r->sub == &conf_ctx_tls)
+            conf_check_tls_block(ps, st->line);
+        return;
+    }
+    if (st->block) {
+        conf_error(ps, st->line, "'%s' does not take a block", r->name);
+        conf_skip_block(ps, st->line, depth + 1);
+    } else if (st->nargs == 0) {
+        conf_error(ps, st->line, "'%s' needs a value", r->name);
+    } else if (st->nargs > 1) {
+        conf_error(ps, st->line, "'%s' takes one value, not %zu", r->name, st->nargs);
+    } else {
+        conf_apply_value(ps, r, base, ps->tok[1], st->line);
+    }
+}
+
+/* Parses statements up to the '}' closing a block at depth (or the end of input at depth 0).
+ * seen[i] gets the line where rule i was set, 0 when it was not. */
+static void conf_parse_block(struct conf_parser *ps, const struct conf_context *ctx, void *base,
+                             unsigned depth, unsigned open_line, unsigned *seen)
+{
+    struct conf_stmt st;
+
+    memset(seen, 0, CONF_RULES_MAX * sizeof *seen);
+    while (!ps->stop) {
+        switch (conf_read_stmt(ps, &st, depth)) {
+        case CONF_READ_EOF:
+            if (depth > 0)
+                conf_error(ps, open_line, "'%s' block opened here is not closed", ctx->name);
+            return;
+        case CONF_READ_CLOSE:
+            if (depth > 0)
+                return;
+            conf_error(ps, st.line, "'}' without an open block");
+            break;
+        case CONF_READ_STMT:
+            if (!st.bad)
+                conf_apply(ps, ctx, base, depth, &st, seen);
+            else if (st.block)
+                conf_skip_block(ps, st.line, depth + 1);
+            break;
+        }
+    }
+}
+
+static void conf_check_whole(struct conf_parser *ps)
+{
+    const struct config *c = ps->c;
+    unsigned last = ps->line;
+
+    if (last > 1 && ps->len > 0 && ps->text[ps->len - 1] == '\n')
+        last--;
+    if (c->nlisteners == 0)
+        conf_error(ps, last, "no listener: add listen NAME { address HOST:PORT }");
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        if (c->listeners[i].tls != CONF_TLS_NONE && c->tls_certificate == NULL)
+            conf_error(ps, ps->listen_tls_line[i],
+                       "listener '%s' uses TLS but there is no tls { certificate; key } block",
+                       SHOW(c->listeners[i].name));
+    }
+}
+
+static struct config *conf_new(void)
+{
+    static const char spool[] = "/var/spool/sluice";
+    struct config *c = calloc(1, sizeof *c);
+
+    if (c == NULL)
+        return NULL;
+    c->spool = malloc(sizeof spool);
+    if (c->spool == NULL) {
+        free(c);
+        return NULL;
+    }
+    memcpy(c->spool, spool, sizeof spool);
+    c->workers = 0;
+    c->bare_newlines = CONF_BARE_REJECT;
+    c->limits = (struct conf_limits){
+        .message_size = 35 * CONF_M,
+        .recipients = 1000,
+        .messages = 100,
+        .command_line = 512,
+        .data_line = 1000,
+        .header_size = 256 * CONF_K,
+        .received = 50,
+        .sessions = 1000,
+        .sessions_per_ip = 50,
+        .errors = 20,
+        .junk = 100,
+    };
+    c->timeouts = (struct conf_timeouts){
+        .greeting_delay = 0,
+        .command = 5 * CONF_MS_M,
+        .command_deadline = CONF_MS_M,
+        .data_block = 3 * CONF_MS_M,
+        .data_deadline = 10 * CONF_MS_M,
+        .tls_handshake = 30 * CONF_MS_S,
+        .write = 2 * CONF_MS_M,
+    };
+    return c;
+}
+
+struct config *conf_parse(const char *text, size_t len, struct conf_errors *errs)
+{
+    struct conf_errors local;
+    struct conf_parser *ps;
+    struct config *c;
+    unsigned seen[CONF_RULES_MAX];
+
+    if (errs == NULL)
+        errs = &local;
+    errs->n = 0;
+    if (len > CONF_FILE_MAX) {
+        errs->e[0].line = 0;
+        snprintf(errs->e[0].msg, sizeof errs->e[0].msg, "larger than %d bytes", CONF_FILE_MAX);
+        errs->n = 1;
+        return NULL;
+    }
+    ps = calloc(1, sizeof *ps);
+    c = conf_new();
+    if (ps == NULL || c == NULL) {
+        free(ps);
+        conf_free(c);
+        errs->e[0].line = 0;
+        snprintf(errs->e[0].msg, sizeof errs->e[0].msg, "out of memory");
+        errs->n = 1;
+        return NULL;
+    }
+    ps->text = (const unsigned char *)text;
+    ps->len = text != NULL ? len : 0;
+    ps->line = 1;
+    ps->errs = errs;
+    ps->c = c;
+    conf_parse_block(ps, &conf_ctx_top, c, 0, 0, seen);
+    if (!ps->stop)
+        conf_check_whole(ps);
+    free(ps);
+    if (errs->n > 0) {
+        conf_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void conf_free(struct config *c)
+{
+    if (c == NULL)
+        return;
+    free(c->hostname);
+    free(c->spool);
+    free(c->user);
+    free(c->tls_certificate);
+    free(c->tls_key);
+    free(c->mailboxes_file);
+    free(c->aliases_file);
+    for (size_t i = 0; i < c->nlisteners; i++) {
+        free(c->listeners[i].name);
+        free(c->listeners[i].address);
+    }
+    free(c->listeners);
+    for (size_t i = 0; i < c->ndomains; i++)
+        free(c->domains[i]);
+    free(c->domains);
+    free(c);
+}

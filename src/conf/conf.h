@@ -74,6 +74,13 @@ struct config {
 
 #define CONF_ERRORS_MAX 16
 
+/* Input bounds: conf_parse refuses anything larger or deeper. */
+#define CONF_FILE_MAX (1024 * 1024)  /* octets of a configuration file */
+#define CONF_TOKEN_MAX 4096          /* octets of one word or quoted string */
+#define CONF_DEPTH_MAX 4             /* nested { } blocks */
+#define CONF_LISTENERS_MAX 64
+#define CONF_DOMAINS_MAX 10000
+
 struct conf_errors {
     size_t n;                       /* errors stored (at most CONF_ERRORS_MAX) */
     struct {

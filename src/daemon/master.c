@@ -1,0 +1,326 @@
+/* master: the sluiced supervisor. Prepares the spool (lock, crash leftovers), creates the
+ * first-start TLS certificate, binds the listeners, drops privileges, forks one worker per
+ * core and restarts any that dies. SIGHUP re-reads the configuration and replaces the
+ * workers by new ones while the old ones drain, so no live session is dropped; SIGTERM or
+ * SIGINT drains every worker and exits 0. Calls conf, queue/store, net, daemon/worker. */
+#include <errno.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "daemon/daemon.h"
+#include "net/listener.h"
+#include "net/tls.h"
+#include "queue/store.h"
+#include "util/log.h"
+
+#define MASTER_MAX_WORKERS 256
+#define MASTER_RESTART_DELAY_MS 1000
+
+struct master_socket {
+    char *address;
+    int fd;
+};
+
+struct master_worker {
+    pid_t pid;                 /* 0 = slot free */
+    unsigned index;
+    unsigned generation;
+    time_t started;
+};
+
+struct master {
+    struct event_base *base;
+    struct config *cfg;
+    const char *conf_path;
+    unsigned generation;
+    struct master_socket *socks;
+    size_t nsocks;
+    struct master_worker workers[MASTER_MAX_WORKERS];
+    struct event *restart;
+    bool stopping;
+};
+
+static unsigned master_worker_count(const struct config *cfg)
+{
+    if (cfg->workers > 0)
+        return cfg->workers < MASTER_MAX_WORKERS / 2 ? cfg->workers : MASTER_MAX_WORKERS / 2;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : (n > MASTER_MAX_WORKERS / 2 ? MASTER_MAX_WORKERS / 2 : (unsigned)n);
+}
+
+static int master_socket_for(struct master *m, const char *address)
+{
+    for (size_t i = 0; i < m->nsocks; i++)
+        if (strcmp(m->socks[i].address, address) == 0)
+            return m->socks[i].fd;
+    return -1;
+}
+
+/* Binds what cfg needs that is not bound yet and closes what it no longer lists. */
+static int master_bind(struct master *m, const struct config *cfg)
+{
+    char err[300];
+    struct master_socket *ns = calloc(cfg->nlisteners, sizeof *ns);
+    if (ns == NULL)
+        return -1;
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        int fd = master_socket_for(m, cfg->listeners[i].address);
+        if (fd < 0)
+            fd = listener_bind(cfg->listeners[i].address, err, sizeof err);
+        if (fd < 0) {
+            log_event("bind_error", "listener=%s error=\"%s\"", cfg->listeners[i].name, err);
+            for (size_t j = 0; j < i; j++)
+                if (master_socket_for(m, ns[j].address) != ns[j].fd)
+                    close(ns[j].fd);
+            for (size_t j = 0; j < i; j++)
+                free(ns[j].address);
+            free(ns);
+            return -1;
+        }
+        ns[i].fd = fd;
+        ns[i].address = strdup(cfg->listeners[i].address);
+        log_event("listen", "listener=%s address=%s tls=%d", cfg->listeners[i].name,
+                  cfg->listeners[i].address, (int)cfg->listeners[i].tls);
+    }
+    for (size_t i = 0; i < m->nsocks; i++) {
+        bool kept = false;
+        for (size_t j = 0; j < cfg->nlisteners; j++)
+            kept = kept || ns[j].fd == m->socks[i].fd;
+        if (!kept)
+            close(m->socks[i].fd);
+        free(m->socks[i].address);
+    }
+    free(m->socks);
+    m->socks = ns;
+    m->nsocks = cfg->nlisteners;
+    return 0;
+}
+
+static int master_tls(const struct config *cfg)
+{
+    char err[300];
+    if (cfg->tls_certificate == NULL || cfg->tls_key == NULL || !cfg->tls_self_signed)
+        return 0;
+    if (tls_ensure_self_signed(cfg->tls_certificate, cfg->tls_key, cfg->hostname, err,
+                               sizeof err) != 0) {
+        log_event("tls_error", "error=\"%s\"", err);
+        return -1;
+    }
+    return 0;
+}
+
+static void master_spawn(struct master *m, unsigned index)
+{
+    size_t slot = 0;
+    while (slot < MASTER_MAX_WORKERS && m->workers[slot].pid != 0)
+        slot++;
+    if (slot == MASTER_MAX_WORKERS)
+        return;
+    pid_t pid = fork();
+    if (pid < 0) {
+        log_event("fork_error", "error=%s", strerror(errno));
+        return;
+    }
+    if (pid == 0) {
+        int *wfds = calloc(m->nsocks, sizeof *wfds);
+        if (wfds == NULL)
+            _exit(1);
+        for (size_t i = 0; i < m->nsocks; i++)
+            wfds[i] = m->socks[i].fd;
+        /* The master's loop and signal handlers belong to the master: reinit gives the child
+         * its own kernel objects so that freeing them cannot touch the master's. */
+        event_reinit(m->base);
+        event_base_free(m->base);
+        _exit(worker_main(m->cfg, wfds, index));
+    }
+    m->workers[slot] = (struct master_worker){pid, index, m->generation, time(NULL)};
+    log_event("worker_spawn", "index=%u pid=%d generation=%u", index, (int)pid, m->generation);
+}
+
+static void master_spawn_all(struct master *m)
+{
+    unsigned n = master_worker_count(m->cfg);
+    for (unsigned i = 0; i < n; i++)
+        master_spawn(m, i);
+}
+
+static size_t master_live(const struct master *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < MASTER_MAX_WORKERS; i++)
+        n += m->workers[i].pid != 0;
+    return n;
+}
+
+/* Current-generation worker indexes that have no process: they crashed. */
+static void master_restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct master *m = arg;
+    unsigned n = master_worker_count(m->cfg);
+    (void)fd;
+    (void)what;
+    if (m->stopping)
+        return;
+    for (unsigned idx = 0; idx < n; idx++) {
+        bool alive = false;
+        for (size_t i = 0; i < MASTER_MAX_WORKERS; i++)
+            alive = alive || (m->workers[i].pid != 0 && m->workers[i].index == idx &&
+                              m->workers[i].generation == m->generation);
+        if (!alive)
+            master_spawn(m, idx);
+    }
+}
+
+static void master_child_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct master *m = arg;
+    bool restart = false;
+    int status;
+    pid_t pid;
+    (void)sig;
+    (void)what;
+
+    while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        for (size_t i = 0; i < MASTER_MAX_WORKERS; i++) {
+            struct master_worker *w = &m->workers[i];
+            if (w->pid != pid)
+                continue;
+            bool crashed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+            if (crashed)
+                log_event("worker_crash", "index=%u pid=%d %s=%d", w->index, (int)pid,
+                          WIFSIGNALED(status) ? "signal" : "status",
+                          WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            else
+                log_event("worker_done", "index=%u pid=%d", w->index, (int)pid);
+            if (!m->stopping && w->generation == m->generation)
+                restart = true;
+            w->pid = 0;
+        }
+    }
+    if (restart) {
+        /* A worker that dies at once would otherwise be forked in a tight loop. */
+        struct timeval tv = {MASTER_RESTART_DELAY_MS / 1000, (MASTER_RESTART_DELAY_MS % 1000) * 1000};
+        evtimer_add(m->restart, &tv);
+    }
+    if (m->stopping && master_live(m) == 0)
+        event_base_loopexit(m->base, NULL);
+}
+
+static void master_signal_workers(struct master *m, int sig, bool old_only)
+{
+    for (size_t i = 0; i < MASTER_MAX_WORKERS; i++)
+        if (m->workers[i].pid != 0 && (!old_only || m->workers[i].generation != m->generation))
+            kill(m->workers[i].pid, sig);
+}
+
+static void master_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct master *m = arg;
+    (void)what;
+    if (m->stopping)
+        return;
+    m->stopping = true;
+    log_event("stopping", "signal=%d workers=%zu", (int)sig, master_live(m));
+    master_signal_workers(m, SIGTERM, false);
+    if (master_live(m) == 0)
+        event_base_loopexit(m->base, NULL);
+}
+
+static void master_reload_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct master *m = arg;
+    struct conf_errors errs = {0};
+    (void)sig;
+    (void)what;
+
+    if (m->stopping)
+        return;
+    struct config *ncfg = conf_load(m->conf_path, &errs);
+    if (ncfg == NULL) {
+        for (size_t i = 0; i < errs.n; i++)
+            log_event("reload_error", "line=%u error=\"%s\"", errs.e[i].line, errs.e[i].msg);
+        return;
+    }
+    if (strcmp(ncfg->spool, m->cfg->spool) != 0 || master_tls(ncfg) != 0 ||
+        master_bind(m, ncfg) != 0) {
+        log_event("reload_error", "error=\"spool change, TLS or bind failure; keeping the old "
+                                  "configuration\"");
+        conf_free(ncfg);
+        return;
+    }
+    conf_free(m->cfg);
+    m->cfg = ncfg;
+    m->generation++;
+    log_event("reload", "generation=%u", m->generation);
+    master_spawn_all(m);
+    master_signal_workers(m, SIGTERM, true);
+}
+
+static int master_drop_privileges(const char *user)
+{
+    if (user == NULL || getuid() != 0)
+        return 0;
+    struct passwd *pw = getpwnam(user);
+    if (pw == NULL || setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 ||
+        setuid(pw->pw_uid) != 0) {
+        log_event("privileges_error", "user=%s error=%s", user,
+                  pw == NULL ? "no such user" : strerror(errno));
+        return -1;
+    }
+    return 0;
+}
+
+int master_run(struct config *cfg, const char *conf_path)
+{
+    struct master m = {.cfg = cfg, .conf_path = conf_path};
+    int lock_fd = -1;
+
+    signal(SIGPIPE, SIG_IGN);
+    if (queue_store_prepare(cfg->spool, &lock_fd) != 0) {
+        log_event("spool_error", "spool=%s error=%s", cfg->spool, strerror(errno));
+        conf_free(cfg);
+        return 1;
+    }
+    if (master_tls(cfg) != 0 || master_bind(&m, cfg) != 0 ||
+        master_drop_privileges(cfg->user) != 0) {
+        conf_free(cfg);
+        return 1;
+    }
+    m.base = event_base_new();
+    m.restart = evtimer_new(m.base, master_restart_cb, &m);
+    struct event *chld = evsignal_new(m.base, SIGCHLD, master_child_cb, &m);
+    struct event *term = evsignal_new(m.base, SIGTERM, master_stop_cb, &m);
+    struct event *intr = evsignal_new(m.base, SIGINT, master_stop_cb, &m);
+    struct event *hup = evsignal_new(m.base, SIGHUP, master_reload_cb, &m);
+    event_add(chld, NULL);
+    event_add(term, NULL);
+    event_add(intr, NULL);
+    event_add(hup, NULL);
+    log_event("start", "hostname=%s spool=%s config=%s", cfg->hostname, cfg->spool,
+              conf_path != NULL ? conf_path : "embedded");
+    master_spawn_all(&m);
+    event_base_dispatch(m.base);
+    log_event("stop", "generation=%u", m.generation);
+    event_free(chld);
+    event_free(term);
+    event_free(intr);
+    event_free(hup);
+    event_free(m.restart);
+    event_base_free(m.base);
+    for (size_t i = 0; i < m.nsocks; i++) {
+        close(m.socks[i].fd);
+        free(m.socks[i].address);
+    }
+    free(m.socks);
+    conf_free(m.cfg);
+    close(lock_fd);
+    return 0;
+}

@@ -1,0 +1,142 @@
+/* worker: one SMTP worker process: an event loop that accepts on the inherited listening
+ * sockets and runs sessions (smtp/session) over the queue store, the directory and the TLS
+ * context. SIGTERM (or SIGINT) drains: stop accepting, let transactions finish, exit when the
+ * last session is gone or after DAEMON_DRAIN_SECONDS. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "daemon/daemon.h"
+#include "dir/dir.h"
+#include "net/listener.h"
+#include "net/tls.h"
+#include "queue/store.h"
+#include "smtp/session.h"
+#include "util/log.h"
+
+struct worker {
+    struct event_base *base;
+    const struct config *cfg;
+    struct session_server *srv;
+    struct listener **listeners;
+    struct accept_ctx *ctx;
+    struct event *drain_check;
+    int drain_ticks;
+    bool draining;
+};
+
+struct accept_ctx {
+    struct worker *w;
+    const struct conf_listener *l;
+};
+
+static void worker_accept_cb(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
+{
+    struct accept_ctx *a = arg;
+    session_accept(a->w->srv, a->l, fd, sa, salen);
+}
+
+static void worker_drain_tick_cb(evutil_socket_t fd, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)fd;
+    (void)what;
+    if (session_server_count(w->srv) == 0 || ++w->drain_ticks > DAEMON_DRAIN_SECONDS * 10)
+        event_base_loopexit(w->base, NULL);
+}
+
+static void worker_stop_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)what;
+    if (w->draining)
+        return;
+    w->draining = true;
+    log_event("worker_drain", "signal=%d sessions=%zu", (int)sig, session_server_count(w->srv));
+    for (size_t i = 0; i < w->cfg->nlisteners; i++) {
+        listener_free(w->listeners[i]);
+        w->listeners[i] = NULL;
+    }
+    session_server_shutdown(w->srv);
+    struct timeval tv = {0, 100000};
+    w->drain_check = event_new(w->base, -1, EV_PERSIST, worker_drain_tick_cb, w);
+    event_add(w->drain_check, &tv);
+}
+
+int worker_main(const struct config *cfg, const int *fds, unsigned index)
+{
+    struct worker w = {.cfg = cfg};
+    char err[512];
+    SSL_CTX *tls = NULL;
+    struct dir *dir = NULL;
+    struct queue_store *store = NULL;
+    int rc = 1;
+
+    /* A master killed outright takes its workers with it, as a crash would (I3). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGHUP, SIG_IGN);
+    signal(SIGCHLD, SIG_DFL);
+    log_init("sluiced/worker");
+
+    w.base = event_base_new();
+    if (w.base == NULL)
+        return 1;
+    store = queue_store_open(cfg->spool, w.base);
+    if (store == NULL) {
+        log_event("worker_error", "what=queue spool=%s error=%m", cfg->spool);
+        goto out;
+    }
+    dir = dir_open_files(cfg->mailboxes_file, cfg->aliases_file, err, sizeof err);
+    if (dir == NULL) {
+        log_event("worker_error", "what=directory error=\"%s\"", err);
+        goto out;
+    }
+    if (cfg->tls_certificate != NULL && cfg->tls_key != NULL) {
+        tls = tls_server_ctx(cfg->tls_certificate, cfg->tls_key, err, sizeof err);
+        if (tls == NULL)
+            log_event("tls_unavailable", "error=\"%s\"", err); /* F5: STARTTLS not offered */
+    }
+    w.srv = session_server_new(w.base, cfg, store, dir, tls);
+    w.listeners = calloc(cfg->nlisteners, sizeof *w.listeners);
+    w.ctx = calloc(cfg->nlisteners, sizeof *w.ctx);
+    if (w.srv == NULL || w.listeners == NULL || w.ctx == NULL)
+        goto out;
+    for (size_t i = 0; i < cfg->nlisteners; i++) {
+        w.ctx[i].w = &w;
+        w.ctx[i].l = &cfg->listeners[i];
+        w.listeners[i] = listener_start(w.base, fds[i], worker_accept_cb, &w.ctx[i]);
+        if (w.listeners[i] == NULL)
+            goto out;
+    }
+    struct event *term = evsignal_new(w.base, SIGTERM, worker_stop_cb, &w);
+    struct event *intr = evsignal_new(w.base, SIGINT, worker_stop_cb, &w);
+    event_add(term, NULL);
+    event_add(intr, NULL);
+    log_event("worker_start", "index=%u pid=%d", index, (int)getpid());
+    event_base_dispatch(w.base);
+    event_free(term);
+    event_free(intr);
+    rc = 0;
+out:
+    for (size_t i = 0; w.listeners != NULL && i < cfg->nlisteners; i++)
+        listener_free(w.listeners[i]);
+    /* Commits in flight finish (and answer their sessions) before the sessions go. */
+    if (store != NULL)
+        queue_store_close(store);
+    session_server_free(w.srv);
+    if (w.drain_check != NULL)
+        event_free(w.drain_check);
+    free(w.listeners);
+    free(w.ctx);
+    dir_close(dir);
+    SSL_CTX_free(tls);
+    event_base_free(w.base);
+    log_event("worker_exit", "index=%u rc=%d", index, rc);
+    return rc;
+}

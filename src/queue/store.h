@@ -21,10 +21,13 @@ struct queue_msg;
  * never committed). Returns 0 or -1 with errno; *lock_fd keeps the lock while it is open. */
 int queue_store_prepare(const char *spool, int *lock_fd);
 
-/* Worker: open the store on its event loop and start the sync thread. NULL + errno. */
+/* Worker: open the store on its event loop and start the sync thread. NULL + errno (EINVAL
+ * for an unknown SLUICE_FAULT value: see doc/QUEUE.md, fault injection). */
 struct queue_store *queue_store_open(const char *spool, struct event_base *base);
 
-/* Finish every commit in flight (their callbacks run), stop the thread, free. */
+/* Finish every commit in flight (their callbacks run, from inside this call, and must not
+ * begin or commit messages), stop the thread, free. Every message begun must have been
+ * committed or aborted before. */
 void queue_store_close(struct queue_store *qs);
 
 /* Start a message: allocate its id (written to id) and write the envelope. NULL + errno
@@ -48,9 +51,22 @@ typedef void (*queue_commit_cb)(int error, const char *id, uint64_t cookie, void
  * this call. */
 void queue_msg_commit(struct queue_msg *m, queue_commit_cb cb, uint64_t cookie, void *arg);
 
+/* Counters of one store, for tests and benchmarks (how well commits are grouped). */
+struct queue_store_stats {
+    uint64_t rounds;        /* sync rounds run: one syncfs and one directory fsync each */
+    uint64_t committed;     /* commits reported durable */
+    uint64_t failed;        /* commits reported with an error */
+    uint64_t largest_round; /* most messages covered by a single round */
+};
+
+/* Loop thread: copy the counters into *out. */
+void queue_store_get_stats(struct queue_store *qs, struct queue_store_stats *out);
+
 /* Read back a committed message's envelope (tests, recovery, the queue manager). Fails
- * closed: 0, or -1 with errno EINVAL for any corruption. *body_offset/*body_len locate
- * the message bytes in the file. */
+ * closed: 0, or -1 with errno EINVAL for any corruption (a symlink or anything but a regular
+ * file included; ENOENT, EACCES, EIO and ENOMEM pass through). The whole file is checked
+ * against its end record's CRC-32 before anything is returned. *body_offset and *body_len
+ * locate the message bytes in the file; free *env with queue_envelope_free. */
 int queue_file_read(const char *path, struct queue_envelope *env, uint64_t *body_offset,
                     uint64_t *body_len);
 

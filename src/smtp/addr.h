@@ -25,7 +25,7 @@ enum addr_result {
 
 struct addr_path {
     char addr[ADDR_PATH_MAX + 1];       /* mailbox as sent, source route removed; "" for <>;
-                                           "Postmaster" for a bare postmaster */
+                                           "Postmaster" (in the case sent) for a bare postmaster */
     char local[ADDR_LOCAL_MAX + 1];     /* local part with quotes and quoted-pairs undone */
     char domain[ADDR_DOMAIN_MAX + 1];   /* domain lower-cased (ASCII letters only), or the
                                            address literal with its brackets; "" when none */
@@ -44,5 +44,10 @@ enum addr_result addr_parse_path(const char *s, size_t len, unsigned flags, stru
 
 /* True when the local part is "postmaster" in any case (RFC 5321 §4.5.1). */
 bool addr_is_postmaster(const struct addr_path *p);
+
+/* True when s is a Domain (RFC 5321 §4.1.2; with ADDR_ALLOW_UTF8 also U-labels, RFC 6531)
+ * or an address literal with its brackets (§4.1.3), at most ADDR_DOMAIN_MAX octets.
+ * Used for the EHLO/HELO argument. */
+bool addr_check_domain(const char *s, size_t len, unsigned flags);
 
 #endif

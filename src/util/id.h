@@ -20,4 +20,8 @@ bool id_valid(const char *s, size_t len);
  * even when the clock steps back: HOSTILE-INPUTS I12). */
 void id_next(char out[ID_LEN + 1]);
 
+/* id_next with the clock reading (microseconds since the epoch) given by the caller:
+ * the same process-wide state, so tests can step the clock back. */
+void id_next_at(char out[ID_LEN + 1], uint64_t now_usec);
+
 #endif

@@ -1,0 +1,97 @@
+/* session_priv: the state shared by the session's command side (session.c) and its message
+ * side (session_data.c). Not for other modules. */
+#ifndef SLUICE_SMTP_SESSION_PRIV_H
+#define SLUICE_SMTP_SESSION_PRIV_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "queue/store.h"
+#include "smtp/data.h"
+#include "smtp/proto.h"
+#include "smtp/reply.h"
+#include "smtp/session.h"
+
+enum session_state {
+    SESSION_GREETING,   /* greeting delay running: any input is a pregreet (E1) */
+    SESSION_HANDSHAKE,  /* TLS handshake in progress */
+    SESSION_COMMAND,
+    SESSION_DATA,       /* after 354, until CRLF.CRLF */
+    SESSION_BDAT,       /* inside a chunk */
+    SESSION_WAIT,       /* waiting for an asynchronous answer (directory, commit); input paused */
+};
+
+/* One MAIL..end-of-data transaction; NULL outside it. */
+struct transaction {
+    struct proto_mail mail;
+    struct queue_rcpt *rcpts;
+    size_t nrcpts, rcpts_cap;
+    unsigned rcpt_attempts;         /* RCPT commands seen, accepted or not */
+    struct queue_msg *msg;          /* open spool file, once the body started */
+    char id[ID_LEN + 1];
+    struct data_reader reader;
+    int store_errno;                /* first write error (the message is then dropped) */
+    bool bdat;                      /* BDAT was used: DATA and RCPT are refused (RFC 3030) */
+    bool bdat_failed;               /* a chunk failed: discard until LAST or RSET */
+};
+
+struct session {
+    uint64_t id;
+    struct session_server *srv;
+    const struct conf_listener *listener;
+    struct bufferevent *bev;        /* the top bufferevent (the TLS filter once TLS is on) */
+    struct event *timer;            /* greeting delay, line deadline or data deadline */
+    char *helo;                     /* EHLO/HELO argument, NULL before */
+    char addr[48];                  /* client address text */
+    uint64_t line_started_ms;       /* when the pending partial command line began; 0 = none */
+    enum session_state state;
+    unsigned errors, junk, messages;
+    bool ehlo;                      /* EHLO (not HELO): extensions may be used */
+    bool tls;
+    bool closing;                   /* final reply written; free once flushed */
+    bool draining;                  /* shutdown: 421 once the transaction ends */
+    bool discard_line;              /* skipping the rest of an over-long command line */
+    bool in_process;                /* reentrancy guard of session_process */
+    bool greeted;                   /* the 220 greeting was sent */
+    uint64_t chunk_remaining;       /* BDAT: bytes of the current chunk still to read */
+    uint64_t chunk_size;            /* BDAT: size of the current chunk */
+    bool chunk_last;                /* BDAT: the current chunk is LAST */
+    enum reply_id chunk_reply;      /* BDAT: answer decided before reading, or REPLY_COUNT */
+    struct transaction *tx;
+};
+
+struct session_server {
+    struct event_base *base;
+    const struct config *cfg;
+    struct queue_store *store;
+    struct dir *dir;
+    SSL_CTX *tls;
+    struct session **slots;         /* id & SESSION_SLOT_MASK -> session */
+    uint32_t *free_slots;
+    size_t nslots, nfree, count;
+    uint64_t next_seq;
+    struct ip_count **ip_buckets;
+    bool shutting_down;
+    unsigned char *scratch;         /* body reader output, shared: one loop, one user at a time */
+};
+
+#define SESSION_SLOT_BITS 24
+
+struct session *session_find(struct session_server *srv, uint64_t id);
+void session_reply(struct session *s, enum reply_id id, const char *arg);
+void session_close(struct session *s);
+void session_process(struct session *s);
+void session_arm_timer(struct session *s, unsigned ms);
+uint64_t session_now_ms(void);
+void session_tx_free(struct session *s);
+void session_tx_end(struct session *s);
+
+/* session_data.c */
+void session_data_start(struct session *s);                    /* after DATA's checks */
+void session_bdat_start(struct session *s, uint64_t size, bool last);
+bool session_body_input(struct session *s);                     /* false: wait for more */
+
+#endif

@@ -1,0 +1,684 @@
+/* Unit tests for queue/store: commit, abort, spool preparation and its lock (I11), group
+ * commit under many concurrent commits, fault injection (I6, I7, I8) and fail-closed
+ * reading of corrupt queue files (I10). Each test works in a fresh directory under /tmp
+ * and runs a real libevent event_base. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "queue/store.h"
+
+#define T_MAX_MSGS 600
+
+struct t_ctx {
+    char spool[64];
+    char path[256];
+    struct event_base *base;
+    int lock_fd;
+    struct queue_store *qs;
+    size_t ncb;                     /* callbacks seen */
+    int errors[T_MAX_MSGS];         /* by cookie */
+    char ids[T_MAX_MSGS][ID_LEN + 1];
+    int seen[T_MAX_MSGS];
+};
+
+static struct queue_rcpt t_rcpts[] = {
+    {"alice@example.org", PROTO_NOTIFY_FAILURE, "rfc822;alice@example.org"},
+    {"postmaster", 0, NULL},
+};
+
+static struct queue_envelope t_env = {
+    .sender = "bob@example.net", .rcpts = t_rcpts, .nrcpts = 2, .body = PROTO_BODY_8BITMIME,
+    .ret = PROTO_RET_HDRS, .envid = "ENV1", .helo = "client.example.net",
+    .client_addr = "192.0.2.7", .listener = "smtp", .arrival = 1700000000,
+};
+
+static int t_rm(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static const char *t_path(struct t_ctx *t, const char *dir, const char *name)
+{
+    snprintf(t->path, sizeof t->path, "%s/%s%s%s", t->spool, dir, name[0] ? "/" : "", name);
+    return t->path;
+}
+
+static size_t t_count(struct t_ctx *t, const char *dir)
+{
+    DIR *d = opendir(t_path(t, dir, ""));
+    assert_non_null(d);
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            n++;
+    closedir(d);
+    return n;
+}
+
+static bool t_exists(struct t_ctx *t, const char *dir, const char *name)
+{
+    struct stat st;
+    return lstat(t_path(t, dir, name), &st) == 0;
+}
+
+static int t_setup(void **state)
+{
+    struct t_ctx *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    snprintf(t->spool, sizeof t->spool, "/tmp/sluice-test-store-XXXXXX");
+    assert_non_null(mkdtemp(t->spool));
+    t->base = event_base_new();
+    assert_non_null(t->base);
+    assert_int_equal(queue_store_prepare(t->spool, &t->lock_fd), 0);
+    unsetenv("SLUICE_FAULT");
+    *state = t;
+    return 0;
+}
+
+static int t_teardown(void **state)
+{
+    struct t_ctx *t = *state;
+    queue_store_close(t->qs);
+    if (t->lock_fd >= 0)
+        close(t->lock_fd);
+    event_base_free(t->base);
+    nftw(t->spool, t_rm, 16, FTW_DEPTH | FTW_PHYS);
+    unsetenv("SLUICE_FAULT");
+    free(t);
+    return 0;
+}
+
+static void t_open(struct t_ctx *t, const char *fault)
+{
+    if (fault != NULL)
+        setenv("SLUICE_FAULT", fault, 1);
+    else
+        unsetenv("SLUICE_FAULT");
+    t->qs = queue_store_open(t->spool, t->base);
+    assert_non_null(t->qs);
+    unsetenv("SLUICE_FAULT");
+}
+
+static void t_commit_cb(int error, const char *id, uint64_t cookie, void *arg)
+{
+    struct t_ctx *t = arg;
+    assert_true(cookie < T_MAX_MSGS);
+    t->errors[cookie] = error;
+    t->seen[cookie]++;
+    memcpy(t->ids[cookie], id, ID_LEN + 1);
+    t->ncb++;
+}
+
+static void t_run_until(struct t_ctx *t, size_t n)
+{
+    while (t->ncb < n)
+        assert_true(event_base_loop(t->base, EVLOOP_ONCE) >= 0);
+}
+
+static void t_fill(unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)((i * 131u + seed) ^ (i >> 8));
+}
+
+/* Read a committed file back and compare envelope and body with what was written. */
+static void t_check_file(struct t_ctx *t, const char *id, const unsigned char *body, size_t len)
+{
+    struct queue_envelope env;
+    uint64_t off = 0, blen = 0;
+    assert_int_equal(queue_file_read(t_path(t, "queue", id), &env, &off, &blen), 0);
+    assert_string_equal(env.sender, t_env.sender);
+    assert_int_equal(env.nrcpts, 2);
+    assert_string_equal(env.rcpts[0].addr, "alice@example.org");
+    assert_string_equal(env.rcpts[0].orcpt, "rfc822;alice@example.org");
+    assert_null(env.rcpts[1].orcpt);
+    assert_string_equal(env.helo, "client.example.net");
+    assert_null(env.auth);
+    assert_true(env.arrival == 1700000000);
+    queue_envelope_free(&env);
+    assert_int_equal(blen, len);
+    int fd = open(t_path(t, "queue", id), O_RDONLY);
+    assert_true(fd >= 0);
+    unsigned char *got = malloc(len + 1);
+    assert_non_null(got);
+    assert_int_equal(pread(fd, got, len, (off_t)off), (ssize_t)len);
+    assert_memory_equal(got, body, len);
+    free(got);
+    close(fd);
+}
+
+static const struct {
+    size_t body;
+    size_t chunk;
+} commit_cases[] = {
+    {0, 1}, {1, 1}, {1000, 7}, {65535, 65535}, {65536, 65536}, {65537, 4096},
+    {300000, 100000}, {300000, 70000}, {200000, 1},
+};
+
+static void test_store_commit_roundtrip_table(void **state)
+{
+    struct t_ctx *t = *state;
+    t_open(t, NULL);
+    for (size_t i = 0; i < sizeof commit_cases / sizeof commit_cases[0]; i++) {
+        size_t len = commit_cases[i].body;
+        unsigned char *body = malloc(len + 1);
+        assert_non_null(body);
+        t_fill(body, len, (unsigned)i);
+        char id[ID_LEN + 1];
+        struct queue_msg *m = queue_msg_begin(t->qs, &t_env, id);
+        assert_non_null(m);
+        assert_true(id_valid(id, strlen(id)));
+        assert_true(t_exists(t, "incoming", id));
+        for (size_t off = 0; off < len; off += commit_cases[i].chunk) {
+            size_t n = len - off < commit_cases[i].chunk ? len - off : commit_cases[i].chunk;
+            assert_int_equal(queue_msg_write(m, body + off, n), 0);
+        }
+        size_t before = t->ncb;
+        queue_msg_commit(m, t_commit_cb, i, t);
+        assert_int_equal(t->ncb, before); /* never from inside queue_msg_commit */
+        t_run_until(t, before + 1);
+        assert_int_equal(t->errors[i], 0);
+        assert_string_equal(t->ids[i], id);
+        assert_false(t_exists(t, "incoming", id));
+        t_check_file(t, id, body, len);
+        free(body);
+    }
+    struct queue_store_stats st;
+    queue_store_get_stats(t->qs, &st);
+    assert_int_equal(st.committed, sizeof commit_cases / sizeof commit_cases[0]);
+    assert_int_equal(st.failed, 0);
+}
+
+static void test_store_abort_leaves_nothing(void **state)
+{
+    struct t_ctx *t = *state;
+    t_open(t, NULL);
+    for (size_t len = 0; len <= 200000; len += 100000) {
+        char id[ID_LEN + 1];
+        struct queue_msg *m = queue_msg_begin(t->qs, &t_env, id);
+        assert_non_null(m);
+        unsigned char *body = calloc(1, len + 1);
+        assert_non_null(body);
+        assert_int_equal(queue_msg_write(m, body, len), 0);
+        free(body);
+        queue_msg_abort(m);
+        assert_int_equal(t_count(t, "incoming"), 0);
+        assert_int_equal(t_count(t, "queue"), 0);
+    }
+}
+
+/* B4 reaches the store too: an envelope the encoder refuses creates no file. */
+static void test_store_begin_refuses_bad_envelope(void **state)
+{
+    struct t_ctx *t = *state;
+    t_open(t, NULL);
+    struct queue_envelope env = t_env;
+    env.envid = "x\r\nRCPT TO:<evil@example.com>";
+    char id[ID_LEN + 1];
+    errno = 0;
+    assert_null(queue_msg_begin(t->qs, &env, id));
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(t_count(t, "incoming"), 0);
+}
+
+static void test_store_prepare_makes_layout(void **state)
+{
+    struct t_ctx *t = *state;
+    static const char *const dirs[] = {"incoming", "queue", "corrupt"};
+    for (size_t i = 0; i < 3; i++) {
+        struct stat st;
+        assert_int_equal(stat(t_path(t, dirs[i], ""), &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 0077, 0);
+    }
+    assert_true(t_exists(t, "lock", ""));
+    /* mkdir -p: a spool whose parents do not exist yet. */
+    char deep[128];
+    snprintf(deep, sizeof deep, "%s/a/b/spool", t->spool);
+    int fd = -1;
+    assert_int_equal(queue_store_prepare(deep, &fd), 0);
+    close(fd);
+    snprintf(deep, sizeof deep, "%s/a/b/spool/queue", t->spool);
+    struct stat st;
+    assert_int_equal(stat(deep, &st), 0);
+}
+
+static void test_store_prepare_removes_leftovers(void **state)
+{
+    struct t_ctx *t = *state;
+    static const char *const junk[] = {"00000000000000000001", "partial", ".hidden"};
+    for (size_t i = 0; i < 3; i++) {
+        int fd = open(t_path(t, "incoming", junk[i]), O_WRONLY | O_CREAT, 0600);
+        assert_true(fd >= 0);
+        assert_int_equal(write(fd, "junk", 4), 4);
+        close(fd);
+    }
+    int fd = open(t_path(t, "queue", "00000000000000000002"), O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    close(t->lock_fd);
+    assert_int_equal(queue_store_prepare(t->spool, &t->lock_fd), 0);
+    assert_int_equal(t_count(t, "incoming"), 0);
+    /* queue/ is the queue manager's to validate, not prepare's. */
+    assert_true(t_exists(t, "queue", "00000000000000000002"));
+}
+
+/* HOSTILE-INPUTS I11: a second instance on the same spool is refused while the first
+ * holds the lock, and may start once it is released. */
+static void test_store_i11_second_prepare_is_locked_out(void **state)
+{
+    struct t_ctx *t = *state;
+    int fd = open(t_path(t, "incoming", "in-flight"), O_WRONLY | O_CREAT, 0600);
+    assert_true(fd >= 0);
+    close(fd);
+    int lock2 = -1;
+    errno = 0;
+    assert_int_equal(queue_store_prepare(t->spool, &lock2), -1);
+    assert_int_equal(errno, EBUSY);
+    assert_int_equal(lock2, -1);
+    /* The loser must not have cleaned the holder's incoming/. */
+    assert_true(t_exists(t, "incoming", "in-flight"));
+    close(t->lock_fd);
+    t->lock_fd = -1;
+    assert_int_equal(queue_store_prepare(t->spool, &lock2), 0);
+    t->lock_fd = lock2;
+}
+
+/* Group commit: 500 messages committed at once all complete, each exactly once, each
+ * covered by one round or another. */
+static void test_store_many_concurrent_commits(void **state)
+{
+    struct t_ctx *t = *state;
+    t_open(t, NULL);
+    enum { N = 500 };
+    char ids[N][ID_LEN + 1];
+    unsigned char body[1024];
+    t_fill(body, sizeof body, 9);
+    struct queue_msg *ms[N];
+    for (size_t i = 0; i < N; i++) {
+        ms[i] = queue_msg_begin(t->qs, &t_env, ids[i]);
+        assert_non_null(ms[i]);
+        assert_int_equal(queue_msg_write(ms[i], body, sizeof body), 0);
+    }
+    for (size_t i = 0; i < N; i++)
+        queue_msg_commit(ms[i], t_commit_cb, i, t);
+    t_run_until(t, N);
+    for (size_t i = 0; i < N; i++) {
+        assert_int_equal(t->seen[i], 1);
+        assert_int_equal(t->errors[i], 0);
+        assert_string_equal(t->ids[i], ids[i]);
+        for (size_t j = 0; j < i; j++)
+            assert_string_not_equal(ids[i], ids[j]);
+    }
+    assert_int_equal(t_count(t, "queue"), N);
+    assert_int_equal(t_count(t, "incoming"), 0);
+    t_check_file(t, ids[N - 1], body, sizeof body);
+    struct queue_store_stats st;
+    queue_store_get_stats(t->qs, &st);
+    assert_int_equal(st.committed, N);
+    /* No timing is asserted: how the 500 split into rounds depends on the scheduler. */
+    assert_true(st.rounds >= 1 && st.rounds <= N);
+    assert_true(st.largest_round >= 1 && st.largest_round <= N);
+    print_message("500 commits in %llu rounds, largest %llu\n", (unsigned long long)st.rounds,
+                  (unsigned long long)st.largest_round);
+}
+
+/* queue_store_close finishes what is in flight and runs the callbacks itself. */
+static void test_store_close_drains(void **state)
+{
+    struct t_ctx *t = *state;
+    t_open(t, NULL);
+    for (size_t i = 0; i < 20; i++) {
+        char id[ID_LEN + 1];
+        struct queue_msg *m = queue_msg_begin(t->qs, &t_env, id);
+        assert_non_null(m);
+        assert_int_equal(queue_msg_write(m, "x", 1), 0);
+        queue_msg_commit(m, t_commit_cb, i, t);
+    }
+    queue_store_close(t->qs);
+    t->qs = NULL;
+    assert_int_equal(t->ncb, 20);
+    for (size_t i = 0; i < 20; i++)
+        assert_int_equal(t->errors[i], 0);
+    assert_int_equal(t_count(t, "queue"), 20);
+}
+
+static void test_store_unknown_fault_refuses_to_open(void **state)
+{
+    struct t_ctx *t = *state;
+    setenv("SLUICE_FAULT", "sync-eoi", 1);
+    errno = 0;
+    assert_null(queue_store_open(t->spool, t->base));
+    assert_int_equal(errno, EINVAL);
+}
+
+static void test_store_open_without_layout_fails(void **state)
+{
+    struct t_ctx *t = *state;
+    char missing[128];
+    snprintf(missing, sizeof missing, "%s/nope", t->spool);
+    errno = 0;
+    assert_null(queue_store_open(missing, t->base));
+    assert_int_equal(errno, ENOENT);
+}
+
+/* HOSTILE-INPUTS I8: the sync fails with EIO → every message of the round gets EIO and
+ * nothing of them is left, in incoming/ or queue/; the store keeps working afterwards. */
+static void test_store_i8_sync_eio_fails_every_message(void **state)
+{
+    struct t_ctx *t = *state;
+    t_open(t, "sync-eio");
+    for (size_t i = 0; i < 10; i++) {
+        char id[ID_LEN + 1];
+        struct queue_msg *m = queue_msg_begin(t->qs, &t_env, id);
+        assert_non_null(m);
+        assert_int_equal(queue_msg_write(m, "hello\r\n", 7), 0);
+        queue_msg_commit(m, t_commit_cb, i, t);
+    }
+    t_run_until(t, 10);
+    for (size_t i = 0; i < 10; i++)
+        assert_int_equal(t->errors[i], EIO);
+    assert_int_equal(t_count(t, "incoming"), 0);
+    assert_int_equal(t_count(t, "queue"), 0);
+    struct queue_store_stats st;
+    queue_store_get_stats(t->qs, &st);
+    assert_int_equal(st.failed, 10);
+    assert_int_equal(st.committed, 0);
+}
+
+/* HOSTILE-INPUTS I7: ENOSPC during the write reaches the caller, sticks, and leaves
+ * nothing whether the message is then aborted or (wrongly) committed. */
+static void test_store_i7_write_enospc(void **state)
+{
+    struct t_ctx *t = *state;
+    t_open(t, "write-enospc");
+    for (size_t i = 0; i < 2; i++) {
+        char id[ID_LEN + 1];
+        struct queue_msg *m = queue_msg_begin(t->qs, &t_env, id);
+        assert_non_null(m);
+        errno = 0;
+        assert_int_equal(queue_msg_write(m, "hello\r\n", 7), -1);
+        assert_int_equal(errno, ENOSPC);
+        assert_int_equal(queue_msg_write(m, "", 0), -1);
+        if (i == 0) {
+            queue_msg_abort(m);
+        } else {
+            queue_msg_commit(m, t_commit_cb, 0, t);
+            assert_int_equal(t->ncb, 0);
+            t_run_until(t, 1);
+            assert_int_equal(t->errors[0], ENOSPC);
+        }
+        assert_int_equal(t_count(t, "incoming"), 0);
+        assert_int_equal(t_count(t, "queue"), 0);
+    }
+}
+
+/* HOSTILE-INPUTS I6: crash points. The child commits one message with a crash injected;
+ * before the rename the file is complete but only in incoming/ (never acknowledged, so
+ * prepare deletes it); after the rename it is a whole, readable queue file. */
+static void test_store_i6_crash_points(void **state)
+{
+    struct t_ctx *t = *state;
+    static const struct {
+        const char *fault;
+        bool in_queue;
+    } cases[] = {{"crash-before-rename", false}, {"crash-after-rename", true}};
+    unsigned char body[5000];
+    t_fill(body, sizeof body, 3);
+    for (size_t i = 0; i < 2; i++) {
+        int fds[2];
+        assert_int_equal(pipe(fds), 0);
+        pid_t pid = fork();
+        assert_true(pid >= 0);
+        if (pid == 0) {
+            close(fds[0]);
+            struct event_base *base = event_base_new();
+            setenv("SLUICE_FAULT", cases[i].fault, 1);
+            struct queue_store *qs = queue_store_open(t->spool, base);
+            char id[ID_LEN + 1];
+            struct queue_msg *m = qs ? queue_msg_begin(qs, &t_env, id) : NULL;
+            if (m == NULL || queue_msg_write(m, body, sizeof body) != 0 ||
+                write(fds[1], id, ID_LEN) != ID_LEN)
+                _exit(2);
+            queue_msg_commit(m, NULL, 0, NULL);
+            event_base_dispatch(base);
+            _exit(3);
+        }
+        close(fds[1]);
+        char id[ID_LEN + 1] = {0};
+        assert_int_equal(read(fds[0], id, ID_LEN), ID_LEN);
+        close(fds[0]);
+        int status = 0;
+        assert_int_equal(waitpid(pid, &status, 0), pid);
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 137);
+        assert_int_equal(t_exists(t, "queue", id), cases[i].in_queue);
+        assert_int_equal(t_exists(t, "incoming", id), !cases[i].in_queue);
+        if (cases[i].in_queue) {
+            t_check_file(t, id, body, sizeof body);
+        } else {
+            close(t->lock_fd);
+            assert_int_equal(queue_store_prepare(t->spool, &t->lock_fd), 0);
+            assert_false(t_exists(t, "incoming", id));
+        }
+    }
+}
+
+/* ---- I10: corrupt queue files ---- */
+
+/* Commit one small message and return its file's bytes. */
+static unsigned char *t_good_file(struct t_ctx *t, size_t *len, char id[ID_LEN + 1])
+{
+    t_open(t, NULL);
+    struct queue_msg *m = queue_msg_begin(t->qs, &t_env, id);
+    assert_non_null(m);
+    assert_int_equal(queue_msg_write(m, "Subject: x\r\n\r\nbody\r\n", 20), 0);
+    queue_msg_commit(m, t_commit_cb, 0, t);
+    t_run_until(t, 1);
+    assert_int_equal(t->errors[0], 0);
+    int fd = open(t_path(t, "queue", id), O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    *len = (size_t)st.st_size;
+    unsigned char *buf = malloc(*len);
+    assert_non_null(buf);
+    assert_int_equal(read(fd, buf, *len), (ssize_t)*len);
+    close(fd);
+    return buf;
+}
+
+static int t_read_bytes(struct t_ctx *t, const unsigned char *p, size_t n)
+{
+    const char *path = t_path(t, "corrupt", "f");
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, p, n), (ssize_t)n);
+    close(fd);
+    struct queue_envelope env;
+    uint64_t off, blen;
+    errno = 0;
+    int r = queue_file_read(path, &env, &off, &blen);
+    if (r == 0)
+        queue_envelope_free(&env);
+    else
+        assert_null(env.sender);
+    return r == 0 ? 0 : errno;
+}
+
+/* Patch bytes then recompute the end record's CRC, so only the structure checks stand
+ * between the reader and the bad content. */
+static void t_fix_end_crc(unsigned char *p, size_t n)
+{
+    uLong c = crc32(0, p, (uInt)(n - 8)); /* everything before the end record */
+    p[n - 4] = (unsigned char)(c >> 24);
+    p[n - 3] = (unsigned char)(c >> 16);
+    p[n - 2] = (unsigned char)(c >> 8);
+    p[n - 1] = (unsigned char)c;
+}
+
+static void test_store_i10_corrupt_files_fail_closed(void **state)
+{
+    struct t_ctx *t = *state;
+    char id[ID_LEN + 1];
+    size_t len;
+    unsigned char *good = t_good_file(t, &len, id);
+    unsigned char *buf = malloc(len + 16);
+    assert_non_null(buf);
+    assert_int_equal(t_read_bytes(t, good, len), 0);
+
+    /* Zero length and every truncation. */
+    for (size_t cut = 0; cut < len; cut++)
+        if (t_read_bytes(t, good, cut) != EINVAL)
+            fail_msg("truncated to %zu accepted", cut);
+    /* A byte appended. */
+    memcpy(buf, good, len);
+    buf[len] = '\n';
+    assert_int_equal(t_read_bytes(t, buf, len + 1), EINVAL);
+    /* Every single-byte change. */
+    for (size_t pos = 0; pos < len; pos++) {
+        for (unsigned x = 1; x < 256; x += 17) {
+            memcpy(buf, good, len);
+            buf[pos] ^= (unsigned char)x;
+            if (t_read_bytes(t, buf, len) != EINVAL)
+                fail_msg("flip 0x%02x at %zu accepted", x, pos);
+        }
+    }
+    /* Random bytes of the same length, and random bytes behind a valid header. */
+    srand(42);
+    for (int k = 0; k < 50; k++) {
+        for (size_t i = 0; i < len; i++)
+            buf[i] = (unsigned char)rand();
+        if (k % 2)
+            memcpy(buf, good, 20);
+        assert_int_equal(t_read_bytes(t, buf, len), EINVAL);
+    }
+
+    /* Structure errors under a valid CRC. Offsets: 0 magic, 8 version, 12 flags,
+     * 16 envelope length, 20 envelope, then body length, body, "QEND", CRC. */
+    uint32_t elen = (uint32_t)good[16] << 24 | (uint32_t)good[17] << 16 |
+                    (uint32_t)good[18] << 8 | good[19];
+    uint64_t blen = len - 20 - elen - 16;
+    enum { T_SET, T_ENV_LEN, T_BODY_LEN };
+    static const struct {
+        const char *name;
+        int kind;
+        int where; /* T_SET: 0 from the start, 1 from the body-length field, 2 from the end */
+        size_t off;
+        unsigned char byte;
+        int64_t delta; /* T_ENV_LEN, T_BODY_LEN: added to the true length */
+    } cases[] = {
+        {"bad magic", T_SET, 0, 0, 'X', 0},
+        {"bad version 2", T_SET, 0, 11, 2, 0},
+        {"bad version 0", T_SET, 0, 11, 0, 0},
+        {"unknown flags", T_SET, 0, 15, 1, 0},
+        {"envelope record version", T_SET, 0, 27, 9, 0},
+        {"body length huge", T_SET, 1, 0, 0x80, 0},
+        {"missing end record", T_SET, 2, 8, 'X', 0},
+        {"envelope length past the end", T_ENV_LEN, 0, 0, 0, 1000},
+        {"envelope length above the cap", T_ENV_LEN, 0, 0, 0, QUEUE_ENVELOPE_MAX},
+        {"envelope length one more", T_ENV_LEN, 0, 0, 0, 1},
+        {"envelope length one less", T_ENV_LEN, 0, 0, 0, -1},
+        {"body length one more", T_BODY_LEN, 0, 0, 0, 1},
+        {"body length one less", T_BODY_LEN, 0, 0, 0, -1},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        memcpy(buf, good, len);
+        if (cases[i].kind == T_SET) {
+            size_t base = cases[i].where == 0 ? 0 : cases[i].where == 1 ? 20 + elen : len;
+            buf[cases[i].where == 2 ? base - cases[i].off : base + cases[i].off] = cases[i].byte;
+        } else if (cases[i].kind == T_ENV_LEN) {
+            uint32_t v = (uint32_t)((int64_t)elen + cases[i].delta);
+            for (int k = 0; k < 4; k++)
+                buf[16 + k] = (unsigned char)(v >> (24 - 8 * k));
+        } else {
+            uint64_t v = (uint64_t)((int64_t)blen + cases[i].delta);
+            for (int k = 0; k < 8; k++)
+                buf[20 + elen + (size_t)k] = (unsigned char)(v >> (56 - 8 * k));
+        }
+        t_fix_end_crc(buf, len);
+        if (t_read_bytes(t, buf, len) != EINVAL)
+            fail_msg("%s: accepted", cases[i].name);
+    }
+    /* The same fix-up on the untouched file keeps it valid: the cases above fail for
+     * their own reason, not the CRC. */
+    memcpy(buf, good, len);
+    t_fix_end_crc(buf, len);
+    assert_int_equal(t_read_bytes(t, buf, len), 0);
+    free(buf);
+    free(good);
+}
+
+static void test_store_i10_not_a_regular_file(void **state)
+{
+    struct t_ctx *t = *state;
+    char id[ID_LEN + 1];
+    size_t len;
+    free(t_good_file(t, &len, id));
+    struct queue_envelope env;
+    uint64_t off, blen;
+    char target[256];
+    snprintf(target, sizeof target, "%s", t_path(t, "queue", id));
+    /* A symlink to a perfectly good file is still refused: never followed. */
+    assert_int_equal(symlink(target, t_path(t, "corrupt", "link")), 0);
+    errno = 0;
+    assert_int_equal(queue_file_read(t_path(t, "corrupt", "link"), &env, &off, &blen), -1);
+    assert_int_equal(errno, EINVAL);
+    assert_int_equal(mkfifo(t_path(t, "corrupt", "fifo"), 0600), 0);
+    errno = 0;
+    assert_int_equal(queue_file_read(t_path(t, "corrupt", "fifo"), &env, &off, &blen), -1);
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_int_equal(queue_file_read(t_path(t, "incoming", ""), &env, &off, &blen), -1);
+    assert_int_equal(errno, EINVAL);
+    errno = 0;
+    assert_int_equal(queue_file_read(t_path(t, "queue", "missing"), &env, &off, &blen), -1);
+    assert_int_equal(errno, ENOENT);
+}
+
+int main(void)
+{
+    alarm(120); /* a lost wake-up must fail the run, not hang it */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_store_commit_roundtrip_table, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_abort_leaves_nothing, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_begin_refuses_bad_envelope, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_prepare_makes_layout, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_prepare_removes_leftovers, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_i11_second_prepare_is_locked_out, t_setup,
+                                        t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_many_concurrent_commits, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_close_drains, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_unknown_fault_refuses_to_open, t_setup,
+                                        t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_open_without_layout_fails, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_i8_sync_eio_fails_every_message, t_setup,
+                                        t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_i7_write_enospc, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_i6_crash_points, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_i10_corrupt_files_fail_closed, t_setup,
+                                        t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_i10_not_a_regular_file, t_setup, t_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

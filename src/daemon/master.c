@@ -16,6 +16,7 @@
 #include <event2/event.h>
 
 #include "daemon/daemon.h"
+#include "dir/dir.h"
 #include "net/listener.h"
 #include "net/tls.h"
 #include "queue/store.h"
@@ -114,6 +115,20 @@ static int master_tls(const struct config *cfg)
         log_event("tls_error", "error=\"%s\"", err);
         return -1;
     }
+    return 0;
+}
+
+/* Workers open the directory themselves; the master checks it first so that a broken file
+ * stops a start or a reload with its line number instead of a crash loop of workers. */
+static int master_check_directory(const struct config *cfg)
+{
+    char err[512];
+    struct dir *d = dir_open_files(cfg->mailboxes_file, cfg->aliases_file, err, sizeof err);
+    if (d == NULL) {
+        log_event("directory_error", "error=\"%s\"", err);
+        return -1;
+    }
+    dir_close(d);
     return 0;
 }
 
@@ -249,10 +264,11 @@ static void master_reload_cb(evutil_socket_t sig, short what, void *arg)
             log_event("reload_error", "line=%u error=\"%s\"", errs.e[i].line, errs.e[i].msg);
         return;
     }
-    if (strcmp(ncfg->spool, m->cfg->spool) != 0 || master_tls(ncfg) != 0 ||
+    if (strcmp(ncfg->spool, m->cfg->spool) != 0 || master_check_directory(ncfg) != 0 ||
+        master_tls(ncfg) != 0 ||
         master_bind(m, ncfg) != 0) {
-        log_event("reload_error", "error=\"spool change, TLS or bind failure; keeping the old "
-                                  "configuration\"");
+        log_event("reload_error", "error=\"spool change, directory, TLS or bind failure; "
+                                  "keeping the old configuration\"");
         conf_free(ncfg);
         return;
     }
@@ -289,7 +305,7 @@ int master_run(struct config *cfg, const char *conf_path)
         conf_free(cfg);
         return 1;
     }
-    if (master_tls(cfg) != 0 || master_bind(&m, cfg) != 0 ||
+    if (master_check_directory(cfg) != 0 || master_tls(cfg) != 0 || master_bind(&m, cfg) != 0 ||
         master_drop_privileges(cfg->user) != 0) {
         conf_free(cfg);
         return 1;

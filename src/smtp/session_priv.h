@@ -79,6 +79,7 @@ struct session_server {
 };
 
 #define SESSION_SLOT_BITS 24
+#define SESSION_INPUT_HIGH (64 * 1024) /* input buffered before reading pauses */
 
 struct session *session_find(struct session_server *srv, uint64_t id);
 void session_reply(struct session *s, enum reply_id id, const char *arg);
@@ -88,6 +89,20 @@ void session_arm_timer(struct session *s, unsigned ms);
 uint64_t session_now_ms(void);
 void session_tx_free(struct session *s);
 void session_tx_end(struct session *s);
+
+void session_free(struct session *s);
+void session_idle_timeouts(struct session *s, unsigned read_ms);
+void session_tls_start(struct session *s);
+
+/* session.c: set up a registered session on an accepted socket that passed the limits. */
+void session_start(struct session *s, int fd);
+
+/* session_server.c: give back the session's id and its share of the limits. */
+void session_server_release(struct session *s);
+
+/* session_cmd.c */
+void session_command(struct session *s, const char *line, size_t len);
+void session_sync_error(struct session *s);   /* 554 5.5.0 and close (E1-E4) */
 
 /* session_data.c */
 void session_data_start(struct session *s);                    /* after DATA's checks */

@@ -1,0 +1,212 @@
+/* session_server: what the sessions of one worker share: the id registry that late
+ * asynchronous answers use to find a session (never a raw pointer), the connection limits
+ * (in total and per client address, H1), and the drain on shutdown. Called by daemon/worker;
+ * calls session.c to start and close sessions. Limits are per worker process. */
+#include "smtp/session_priv.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+#define IP_BUCKETS 4096
+
+struct ip_count {
+    struct ip_count *next;
+    char addr[48];
+    unsigned n;
+};
+
+/* ---- server: registry and connection counts ---- */
+
+struct session_server *session_server_new(struct event_base *base, const struct config *cfg,
+                                          struct queue_store *store, struct dir *dir, SSL_CTX *tls)
+{
+    struct session_server *srv = calloc(1, sizeof *srv);
+    if (srv == NULL)
+        return NULL;
+    srv->base = base;
+    srv->cfg = cfg;
+    srv->store = store;
+    srv->dir = dir;
+    srv->tls = tls;
+    srv->next_seq = 1;
+    srv->ip_buckets = calloc(IP_BUCKETS, sizeof *srv->ip_buckets);
+    srv->scratch = malloc(DATA_OUT_CAP(SESSION_INPUT_HIGH));
+    if (srv->ip_buckets == NULL || srv->scratch == NULL) {
+        session_server_free(srv);
+        return NULL;
+    }
+    return srv;
+}
+
+void session_server_free(struct session_server *srv)
+{
+    if (srv == NULL)
+        return;
+    for (size_t i = 0; i < srv->nslots; i++)
+        if (srv->slots[i] != NULL)
+            session_free(srv->slots[i]);
+    for (size_t i = 0; srv->ip_buckets != NULL && i < IP_BUCKETS; i++) {
+        while (srv->ip_buckets[i] != NULL) {
+            struct ip_count *next = srv->ip_buckets[i]->next;
+            free(srv->ip_buckets[i]);
+            srv->ip_buckets[i] = next;
+        }
+    }
+    free(srv->ip_buckets);
+    free(srv->slots);
+    free(srv->free_slots);
+    free(srv->scratch);
+    free(srv);
+}
+
+size_t session_server_count(const struct session_server *srv)
+{
+    return srv->count;
+}
+
+static int session_register(struct session_server *srv, struct session *s)
+{
+    uint32_t slot;
+    if (srv->nfree > 0) {
+        slot = srv->free_slots[--srv->nfree];
+    } else {
+        if (srv->nslots >= (1u << SESSION_SLOT_BITS))
+            return -1;
+        size_t ncap = srv->nslots == 0 ? 256 : srv->nslots * 2;
+        struct session **ns = realloc(srv->slots, ncap * sizeof *ns);
+        if (ns == NULL)
+            return -1;
+        srv->slots = ns;
+        uint32_t *nf = realloc(srv->free_slots, ncap * sizeof *nf);
+        if (nf == NULL)
+            return -1;
+        srv->free_slots = nf;
+        for (size_t i = ncap; i > srv->nslots + 1; i--)
+            srv->free_slots[srv->nfree++] = (uint32_t)(i - 1);
+        slot = (uint32_t)srv->nslots;
+        for (size_t i = srv->nslots; i < ncap; i++)
+            srv->slots[i] = NULL;
+        srv->nslots = ncap;
+    }
+    s->id = (srv->next_seq++ << SESSION_SLOT_BITS) | slot;
+    srv->slots[slot] = s;
+    srv->count++;
+    return 0;
+}
+
+struct session *session_find(struct session_server *srv, uint64_t id)
+{
+    size_t slot = id & ((1u << SESSION_SLOT_BITS) - 1);
+    if (slot >= srv->nslots || srv->slots[slot] == NULL || srv->slots[slot]->id != id)
+        return NULL;
+    return srv->slots[slot];
+}
+
+static struct ip_count **session_ip_bucket(struct session_server *srv, const char *addr)
+{
+    uint32_t h = 2166136261u;
+    for (const char *p = addr; *p != '\0'; p++)
+        h = (h ^ (unsigned char)*p) * 16777619u;
+    struct ip_count **pp = &srv->ip_buckets[h % IP_BUCKETS];
+    while (*pp != NULL && strcmp((*pp)->addr, addr) != 0)
+        pp = &(*pp)->next;
+    return pp;
+}
+
+/* ---- accept and shutdown ---- */
+
+static void session_refuse(int fd, enum reply_id id, const char *arg)
+{
+    char line[300];
+    size_t n = reply_format(line, sizeof line, id, arg);
+    ssize_t w = send(fd, line, n, MSG_DONTWAIT | MSG_NOSIGNAL);
+    (void)w;
+    close(fd);
+}
+
+void session_accept(struct session_server *srv, const struct conf_listener *l, int fd,
+                    const struct sockaddr *sa, socklen_t salen)
+{
+    const struct config *cfg = srv->cfg;
+    char addr[48] = "unknown";
+
+    (void)salen;
+    if (sa->sa_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)sa)->sin_addr, addr, sizeof addr);
+    else if (sa->sa_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)sa)->sin6_addr, addr, sizeof addr);
+
+    if (srv->shutting_down) {
+        session_refuse(fd, REPLY_SHUTDOWN, NULL);
+        return;
+    }
+    if (srv->count >= cfg->limits.sessions) {
+        log_event("refused", "client=%s reason=sessions limit=%u", addr, cfg->limits.sessions);
+        session_refuse(fd, REPLY_TOO_MANY_SESSIONS, NULL);
+        return;
+    }
+    struct ip_count **pp = session_ip_bucket(srv, addr);
+    if (*pp != NULL && (*pp)->n >= cfg->limits.sessions_per_ip) {
+        log_event("refused", "client=%s reason=sessions-per-ip limit=%u", addr,
+                  cfg->limits.sessions_per_ip);
+        session_refuse(fd, REPLY_TOO_MANY_FROM_IP, addr);
+        return;
+    }
+
+    struct session *s = calloc(1, sizeof *s);
+    if (s == NULL || session_register(srv, s) != 0) {
+        free(s);
+        session_refuse(fd, REPLY_TOO_MANY_SESSIONS, NULL);
+        return;
+    }
+    if (*pp == NULL) {
+        *pp = calloc(1, sizeof **pp);
+        if (*pp != NULL)
+            memcpy((*pp)->addr, addr, sizeof addr);
+    }
+    if (*pp != NULL)
+        (*pp)->n++;
+    s->srv = srv;
+    s->listener = l;
+    memcpy(s->addr, addr, sizeof addr);
+    session_start(s, fd);
+}
+
+void session_server_release(struct session *s)
+{
+    struct session_server *srv = s->srv;
+    struct ip_count **pp = session_ip_bucket(srv, s->addr);
+    size_t slot = s->id & ((1u << SESSION_SLOT_BITS) - 1);
+
+    if (*pp != NULL && --(*pp)->n == 0) {
+        struct ip_count *dead = *pp;
+        *pp = dead->next;
+        free(dead);
+    }
+    srv->slots[slot] = NULL;
+    srv->free_slots[srv->nfree++] = (uint32_t)slot;
+    srv->count--;
+}
+
+void session_server_shutdown(struct session_server *srv)
+{
+    srv->shutting_down = true;
+    for (size_t i = 0; i < srv->nslots; i++) {
+        struct session *s = srv->slots[i];
+        if (s == NULL || s->closing)
+            continue;
+        s->draining = true;
+        if (s->tx == NULL && s->state == SESSION_COMMAND) {
+            session_reply(s, REPLY_SHUTDOWN, NULL);
+            session_close(s);
+        } else if (s->state == SESSION_HANDSHAKE || s->state == SESSION_GREETING) {
+            session_free(s);
+        }
+    }
+}
+

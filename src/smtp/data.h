@@ -6,7 +6,8 @@
  * a line starting with "." has that dot removed (§4.5.2). Bare CR or LF never ends
  * anything (CVE-2023-51764/5/6): it is an error, or with DATA_F_NORMALISE it becomes CRLF.
  * After the first error no more body bytes are produced, but input is still consumed up to
- * the end of data, so the session stays in sync. Memory use is constant. */
+ * the end of data, so the session stays in sync. Memory use is constant. With DATA_F_BINARY
+ * bare CR and LF are kept as they are (never normalised) but still never start a line. */
 #ifndef SLUICE_SMTP_DATA_H
 #define SLUICE_SMTP_DATA_H
 
@@ -15,8 +16,7 @@
 #include <stdint.h>
 
 #define DATA_F_DOTTED 0x1     /* DATA: dot-stuffed, ends at CRLF.CRLF. Otherwise BDAT chunks */
-#define DATA_F_BINARY 0x2     /* BODY=BINARYMIME: no line checks (bare CR/LF, NUL, length);
-                                 bare CR/LF are then kept as they are, never normalised */
+#define DATA_F_BINARY 0x2     /* BODY=BINARYMIME: no line checks (bare CR/LF, NUL, length) */
 #define DATA_F_NORMALISE 0x4  /* bare CR or LF becomes CRLF instead of an error */
 #define DATA_F_ALLOW_NUL 0x8  /* keep NUL bytes instead of an error */
 

@@ -481,7 +481,8 @@ static const struct mail_case mail_cases[] = {
     MERR("B5_unknown_flag", "FROM:<a@b> XVERP", PROTO_ARG_PARAM_UNKNOWN),
     MERR("B5_rcpt_parameter_on_mail", "FROM:<a@b> NOTIFY=NEVER", PROTO_ARG_PARAM_UNKNOWN),
     MERR("B5_syntax_after_unknown", "FROM:<a@b> FOO=1 A==", PROTO_ARG_PARAM_SYNTAX),
-    MERR("B5_nul_in_value", "FROM:<a@b> SIZE=1\0", PROTO_ARG_PARAM_SYNTAX),
+    {"B5_nul_in_value", "FROM:<a@b> SIZE=1\0", 18, 0, PROTO_ARG_PARAM_SYNTAX, NULL, 0,
+     PROTO_BODY_NONE, false, PROTO_RET_NONE, NULL, NULL},
     MERR("B5_tab_separator", "FROM:<a@b> SIZE=1\tBODY=7BIT", PROTO_ARG_PARAM_SYNTAX),
     /* B8: broken paths and shapes */
     MERR("B8_no_brackets", "FROM:bla$die%bla@die&bla", PROTO_ARG_SYNTAX),

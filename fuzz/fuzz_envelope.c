@@ -1,6 +1,7 @@
 /* libFuzzer target for queue/envelope. Two properties:
- * - decode: any bytes (as given, and with length and checksum made to match) either fail, or decode to an envelope that encodes back to exactly
- *   the same bytes (the encoding is canonical, so nothing the decoder accepts is lost);
+ * - decode: any bytes (as given, and with length and checksum made to match) either fail, or decode
+ * to an envelope that encodes back to exactly the same bytes (the encoding is canonical, so nothing
+ * the decoder accepts is lost);
  * - encode: an envelope built from the input's bytes either encodes and decodes back to
  *   the same values, or is refused, and it is refused exactly when a value holds CR or LF
  *   (HOSTILE-INPUTS B4). */
@@ -90,10 +91,18 @@ static void fuzz_encode(const uint8_t *data, size_t size)
     unsigned flags = size > 0 ? data[0] : 0;
     struct queue_rcpt r = {.addr = f[6] ? f[6] : "", .notify = flags & 0xF, .orcpt = f[7]};
     struct queue_envelope env = {
-        .sender = f[0], .envid = f[1], .auth = f[2], .helo = f[3], .client_addr = f[4],
-        .listener = f[5], .rcpts = &r, .nrcpts = f[8] ? 2 : 1,
-        .body = (enum proto_body)((flags >> 4) & 3), .ret = (enum proto_ret)((flags >> 6) % 3),
-        .smtputf8 = (flags & 0x80) != 0, .arrival = (int64_t)size * -7,
+        .sender = f[0],
+        .envid = f[1],
+        .auth = f[2],
+        .helo = f[3],
+        .client_addr = f[4],
+        .listener = f[5],
+        .rcpts = &r,
+        .nrcpts = f[8] ? 2 : 1,
+        .body = (enum proto_body)((flags >> 4) & 3),
+        .ret = (enum proto_ret)((flags >> 6) % 3),
+        .smtputf8 = (flags & 0x80) != 0,
+        .arrival = (int64_t)size * -7,
     };
     struct queue_rcpt two[2] = {r, {.addr = f[8], .notify = 0, .orcpt = NULL}};
     if (f[8] != NULL) {
@@ -117,8 +126,7 @@ static void fuzz_encode(const uint8_t *data, size_t size)
             !fuzz_str_eq(back.rcpts[0].addr, env.rcpts[0].addr) ||
             !fuzz_str_eq(back.rcpts[0].orcpt, env.rcpts[0].orcpt) ||
             back.rcpts[0].notify != env.rcpts[0].notify || back.body != env.body ||
-            back.ret != env.ret || back.smtputf8 != env.smtputf8 ||
-            back.arrival != env.arrival)
+            back.ret != env.ret || back.smtputf8 != env.smtputf8 || back.arrival != env.arrival)
             abort();
         queue_envelope_free(&back);
         free(out);

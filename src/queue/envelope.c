@@ -15,10 +15,10 @@
 
 #define ENV_MAGIC "SENV"
 #define ENV_VERSION 1u
-#define ENV_HEAD 12       /* magic, version, total length */
+#define ENV_HEAD 12 /* magic, version, total length */
 #define ENV_CRC 4
-#define ENV_RCPT_MIN 7    /* smallest recipient: "" address (1 + 4), notify, no ORCPT */
-#define ENV_NOTIFY_ALL                                                                     \
+#define ENV_RCPT_MIN 7 /* smallest recipient: "" address (1 + 4), notify, no ORCPT */
+#define ENV_NOTIFY_ALL                                                                             \
     (PROTO_NOTIFY_NEVER | PROTO_NOTIFY_SUCCESS | PROTO_NOTIFY_FAILURE | PROTO_NOTIFY_DELAY)
 
 /* CRC-32 as zlib computes it (reflected polynomial 0xEDB88320), so that the record and

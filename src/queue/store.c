@@ -31,11 +31,11 @@
 
 #define STORE_MAGIC "SLUICEQF"
 #define STORE_VERSION 1u
-#define STORE_HEAD 16     /* magic, version, flags */
-#define STORE_ENV_LEN 4   /* length prefix of the envelope record */
-#define STORE_BODY_LEN 8  /* length prefix of the message bytes, filled in at commit */
+#define STORE_HEAD 16    /* magic, version, flags */
+#define STORE_ENV_LEN 4  /* length prefix of the envelope record */
+#define STORE_BODY_LEN 8 /* length prefix of the message bytes, filled in at commit */
 #define STORE_END_MAGIC "QEND"
-#define STORE_END 8       /* end magic, CRC-32 of every byte before it */
+#define STORE_END 8 /* end magic, CRC-32 of every byte before it */
 #define STORE_BUF (64 * 1024)
 #define STORE_CRASH_EXIT 137
 
@@ -49,36 +49,36 @@ enum store_fault {
 
 struct queue_msg {
     struct queue_store *qs;
-    struct queue_msg *next;     /* in the pending or done list */
+    struct queue_msg *next; /* in the pending or done list */
     char id[ID_LEN + 1];
-    int fd;                     /* open until its round is over (see store_sync_round) */
-    uint64_t seq;               /* creation order within the store */
-    unsigned char *buf;         /* STORE_BUF bytes not yet written; NULL after commit */
+    int fd;             /* open until its round is over (see store_sync_round) */
+    uint64_t seq;       /* creation order within the store */
+    unsigned char *buf; /* STORE_BUF bytes not yet written; NULL after commit */
     size_t buflen;
-    off_t body_len_off;         /* where the body length goes */
-    uint64_t body_len;          /* message bytes written so far */
-    uLong crc_head;             /* CRC-32 of the header and envelope record */
-    uLong crc_body;             /* CRC-32 of the message bytes alone */
-    int error;                  /* first errno; sticky */
-    bool in_queue;              /* renamed into queue/ */
+    off_t body_len_off; /* where the body length goes */
+    uint64_t body_len;  /* message bytes written so far */
+    uLong crc_head;     /* CRC-32 of the header and envelope record */
+    uLong crc_body;     /* CRC-32 of the message bytes alone */
+    int error;          /* first errno; sticky */
+    bool in_queue;      /* renamed into queue/ */
     queue_commit_cb cb;
     uint64_t cookie;
     void *arg;
 };
 
 struct queue_store {
-    int incoming_fd;            /* directory fds */
+    int incoming_fd; /* directory fds */
     int queue_fd;
-    int wake_fd;                /* eventfd: the sync thread tells the loop a round is done */
+    int wake_fd; /* eventfd: the sync thread tells the loop a round is done */
     struct event *wake_ev;
     enum store_fault fault;
-    uint64_t next_seq;          /* loop thread only */
+    uint64_t next_seq; /* loop thread only */
     pthread_t thread;
-    pthread_mutex_t mu;         /* guards everything below */
+    pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cv;
-    struct queue_msg *pending;  /* committed, waiting for the next round */
+    struct queue_msg *pending; /* committed, waiting for the next round */
     struct queue_msg **pending_tail;
-    struct queue_msg *done;     /* finished, waiting for their callback */
+    struct queue_msg *done; /* finished, waiting for their callback */
     struct queue_msg **done_tail;
     bool stopping;
     struct queue_store_stats stats;
@@ -573,8 +573,8 @@ struct queue_msg *queue_msg_begin(struct queue_store *qs, const struct queue_env
     }
     id_next(m->id);
     m->seq = qs->next_seq++;
-    m->fd = openat(qs->incoming_fd, m->id, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-                   0600);
+    m->fd =
+        openat(qs->incoming_fd, m->id, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (m->fd < 0) {
         int e = errno;
         msg_free(m);
@@ -625,8 +625,8 @@ static int msg_finish(struct queue_msg *m)
     m->error = store_pwrite_all(m->fd, len, sizeof len, m->body_len_off);
     if (m->error != 0)
         return m->error;
-    uLong crc = crc32_combine(crc32_z(m->crc_head, len, sizeof len), m->crc_body,
-                              (z_off_t)m->body_len);
+    uLong crc =
+        crc32_combine(crc32_z(m->crc_head, len, sizeof len), m->crc_body, (z_off_t)m->body_len);
     unsigned char end[STORE_END] = STORE_END_MAGIC;
     store_be32(end + 4, (uint32_t)crc);
     msg_put(m, end, sizeof end);
@@ -659,8 +659,7 @@ void queue_msg_commit(struct queue_msg *m, queue_commit_cb cb, uint64_t cookie, 
 
 /* ---- reading a committed file ---- */
 
-static int file_check(int fd, struct queue_envelope *env, uint64_t *body_offset,
-                      uint64_t *body_len)
+static int file_check(int fd, struct queue_envelope *env, uint64_t *body_offset, uint64_t *body_len)
 {
     struct stat st;
     if (fstat(fd, &st) != 0)

@@ -40,7 +40,7 @@ enum data_state {
 };
 
 #define DATA_RCV_OFF 0xff /* rcv: not matching a "Received" field name */
-#define DATA_RCV_NAME 8   /* rcv: "received" matched, now *WSP ":" (RFC 5322 §4.5.3 obs) */
+#define DATA_RCV_NAME 8   /* rcv: "received" matched, now *WSP ":" (RFC 5322 §4.5.7) */
 
 static const char data_received[] = "received";
 

@@ -53,9 +53,17 @@ void session_reply(struct session *s, enum reply_id id, const char *arg)
     const struct reply_entry *r = reply_get(id);
     size_t n = reply_format(line, sizeof line, id, arg);
 
+    char argbuf[300] = "-";
+
     bufferevent_write(s->bev, line, n);
-    log_event("reply", "session=%016llx code=%u status=%s", (unsigned long long)s->id, r->code,
+    /* One line per decision: the command, what it asked for and the verdict. */
+    if (s->log_arg != NULL)
+        log_value(argbuf, sizeof argbuf, s->log_arg, s->log_arglen);
+    log_event("smtp", "session=%016llx queue=%s cmd=%s arg=%s code=%u status=%s",
+              (unsigned long long)s->id, s->tx != NULL && s->tx->id[0] != '\0' ? s->tx->id : "-",
+              s->verb != NULL ? s->verb : "-", argbuf, r->code,
               r->enhanced != NULL ? r->enhanced : "-");
+    s->log_arg = NULL;
     if (r->code >= 400 && id != REPLY_TOO_MANY_RCPTS && !s->closing) {
         s->errors++;
         if (s->errors >= s->srv->cfg->limits.errors && r->code != 421) {

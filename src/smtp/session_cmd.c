@@ -73,7 +73,8 @@ static void cmd_helo(struct session *s, const struct proto_command *cmd, bool eh
                         cfg->hostname, (unsigned long long)cfg->limits.message_size,
                         starttls ? "250-STARTTLS\r\n" : "", cfg->limits.recipients,
                         cfg->limits.messages);
-    log_event("reply", "session=%016llx code=250 status=- ehlo=yes", (unsigned long long)s->id);
+    log_event("smtp", "session=%016llx queue=- cmd=EHLO arg=%s code=250 status=-",
+              (unsigned long long)s->id, s->helo);
 }
 
 static void cmd_ehlo(struct session *s, const struct proto_command *cmd)
@@ -136,7 +137,6 @@ static bool session_has_params(const char *arg, size_t len)
 static void cmd_mail(struct session *s, const struct proto_command *cmd)
 {
     const struct config *cfg = s->srv->cfg;
-    char logbuf[300];
 
     if (s->tx != NULL) {
         session_reply(s, REPLY_NESTED_MAIL, NULL);
@@ -162,8 +162,6 @@ static void cmd_mail(struct session *s, const struct proto_command *cmd)
     }
     enum proto_arg_status st = proto_parse_mail(cmd->arg, cmd->arglen, cfg->limits.message_size,
                                                 &tx->mail);
-    log_event("mail", "session=%016llx from=%s status=%d", (unsigned long long)s->id,
-              log_value(logbuf, sizeof logbuf, cmd->arg, cmd->arglen), (int)st);
     if (st != PROTO_ARG_OK) {
         free(tx);
         session_reply(s, session_arg_reply(st, true), NULL);
@@ -220,7 +218,9 @@ static void session_dir_cb(enum dir_result result, void *arg)
     struct session *s = session_find(lk->srv, lk->session_id);
 
     if (s != NULL && !s->closing && s->tx != NULL) {
-        log_event("rcpt", "session=%016llx directory=%d", (unsigned long long)s->id, (int)result);
+        s->verb = "RCPT";
+        s->log_arg = lk->rcpt->path.addr;
+        s->log_arglen = strlen(lk->rcpt->path.addr);
         if (result == DIR_MAILBOX || result == DIR_ALIAS)
             session_rcpt_accept(s, lk->rcpt);
         else if (result == DIR_TEMPFAIL)
@@ -239,7 +239,6 @@ static void session_dir_cb(enum dir_result result, void *arg)
 static void cmd_rcpt(struct session *s, const struct proto_command *cmd)
 {
     struct transaction *tx = s->tx;
-    char logbuf[300];
 
     if (tx == NULL) {
         session_reply(s, REPLY_NEED_MAIL, NULL);
@@ -260,8 +259,6 @@ static void cmd_rcpt(struct session *s, const struct proto_command *cmd)
         return;
     }
     enum proto_arg_status st = proto_parse_rcpt(cmd->arg, cmd->arglen, tx->mail.smtputf8, r);
-    log_event("rcpt", "session=%016llx to=%s status=%d", (unsigned long long)s->id,
-              log_value(logbuf, sizeof logbuf, cmd->arg, cmd->arglen), (int)st);
     if (st != PROTO_ARG_OK) {
         free(r);
         session_reply(s, session_arg_reply(st, false), NULL);
@@ -456,7 +453,11 @@ void session_command(struct session *s, const char *line, size_t len)
     }
 
     const struct session_command *c = &session_commands[cmd.verb];
-    log_event("command", "session=%016llx verb=%s", (unsigned long long)s->id, c->name);
+    s->verb = c->name;
+    if (cmd.verb == PROTO_VERB_MAIL || cmd.verb == PROTO_VERB_RCPT || cmd.verb == PROTO_VERB_VRFY) {
+        s->log_arg = cmd.arg;
+        s->log_arglen = cmd.arglen;
+    }
     if (c->flags & CMD_F_JUNK) {
         if (++s->junk > s->srv->cfg->limits.junk) {
             session_reply(s, REPLY_TOO_MANY_JUNK, NULL);
@@ -480,5 +481,7 @@ void session_command(struct session *s, const char *line, size_t len)
         return;
     }
     c->handler(s, &cmd);
+    s->verb = NULL;
+    s->log_arg = NULL;
 }
 

@@ -102,8 +102,6 @@ static enum reply_id session_msg_begin(struct session *s)
                   strerror(err));
         return session_store_reply(err);
     }
-    log_event("message", "session=%016llx queue=%s rcpts=%zu", (unsigned long long)s->id, tx->id,
-              tx->nrcpts);
     if (session_write_received(s) != 0 && tx->store_errno == 0)
         tx->store_errno = EIO;
     return REPLY_COUNT;
@@ -190,6 +188,7 @@ static void session_commit_cb(int error, const char *id, uint64_t cookie, void *
                   id, strerror(error));
     if (s == NULL || s->closing)
         return; /* the client left; a committed message is delivered all the same (I2) */
+    s->verb = s->tx->bdat ? "BDAT" : "DATA";
     if (error == 0) {
         session_reply(s, REPLY_QUEUED, id);
         s->messages++;

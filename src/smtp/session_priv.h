@@ -45,6 +45,9 @@ struct session {
     struct bufferevent *bev;        /* the top bufferevent (the TLS filter once TLS is on) */
     struct event *timer;            /* greeting delay, line deadline or data deadline */
     char *helo;                     /* EHLO/HELO argument, NULL before */
+    const char *verb;               /* command being answered, for the log ("-" between) */
+    const char *log_arg;            /* its argument as the client sent it, logged escaped */
+    size_t log_arglen;
     char addr[48];                  /* client address text */
     uint64_t line_started_ms;       /* when the pending partial command line began; 0 = none */
     enum session_state state;

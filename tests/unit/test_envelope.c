@@ -1,11 +1,11 @@
 /* Unit tests for queue/envelope: round trips, the size query, refusal of CR/LF (B4) and of
  * out-of-range values by the encoder, and fail-closed decoding: every truncation, every
  * single-byte change, and structurally wrong records that carry a valid checksum. */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -90,18 +90,35 @@ static const struct {
     {"null sender, no recipients, every optional field absent",
      {.sender = "", .body = PROTO_BODY_NONE, .ret = PROTO_RET_NONE}},
     {"every field set",
-     {.sender = "bob@example.net", .rcpts = t_rcpts_full, .nrcpts = 4,
-      .body = PROTO_BODY_BINARYMIME, .smtputf8 = true, .ret = PROTO_RET_HDRS,
-      .envid = "QQ314159", .auth = "<>", .helo = "mail.example.net",
-      .client_addr = "2001:db8::1", .listener = "submission", .arrival = 1700000000}},
+     {.sender = "bob@example.net",
+      .rcpts = t_rcpts_full,
+      .nrcpts = 4,
+      .body = PROTO_BODY_BINARYMIME,
+      .smtputf8 = true,
+      .ret = PROTO_RET_HDRS,
+      .envid = "QQ314159",
+      .auth = "<>",
+      .helo = "mail.example.net",
+      .client_addr = "2001:db8::1",
+      .listener = "submission",
+      .arrival = 1700000000}},
     {"empty strings are kept apart from absent ones",
-     {.sender = "", .rcpts = t_rcpt_one, .nrcpts = 1, .envid = "", .auth = "", .helo = "",
-      .client_addr = "", .listener = ""}},
+     {.sender = "",
+      .rcpts = t_rcpt_one,
+      .nrcpts = 1,
+      .envid = "",
+      .auth = "",
+      .helo = "",
+      .client_addr = "",
+      .listener = ""}},
     {"negative and extreme arrival times",
      {.sender = "x@y", .arrival = INT64_MIN, .body = PROTO_BODY_8BITMIME, .ret = PROTO_RET_FULL}},
     {"largest arrival, 7BIT, utf8 helo bytes are not control bytes",
-     {.sender = "x@y", .arrival = INT64_MAX, .body = PROTO_BODY_7BIT,
-      .helo = "h\xc3\xa9llo \t tab", .listener = "smtp"}},
+     {.sender = "x@y",
+      .arrival = INT64_MAX,
+      .body = PROTO_BODY_7BIT,
+      .helo = "h\xc3\xa9llo \t tab",
+      .listener = "smtp"}},
 };
 
 static void test_envelope_roundtrip_table(void **state)
@@ -174,19 +191,23 @@ static void test_envelope_b4_crlf_refused_in_every_field(void **state)
     for (size_t b = 0; b < sizeof bad / sizeof bad[0]; b++) {
         for (int field = 0; field < 8; field++) {
             struct queue_rcpt r = {"ok@example.org", 0, "rfc822;ok@example.org"};
-            struct queue_envelope env = {.sender = "s@x", .rcpts = &r, .nrcpts = 1,
-                                         .envid = "e", .auth = "a", .helo = "h",
-                                         .client_addr = "192.0.2.1", .listener = "smtp"};
+            struct queue_envelope env = {.sender = "s@x",
+                                         .rcpts = &r,
+                                         .nrcpts = 1,
+                                         .envid = "e",
+                                         .auth = "a",
+                                         .helo = "h",
+                                         .client_addr = "192.0.2.1",
+                                         .listener = "smtp"};
             char *v = (char *)bad[b];
-            char **slots[] = {&env.sender, &env.envid, &env.auth, &env.helo,
-                              &env.client_addr, &env.listener, &r.addr, &r.orcpt};
+            char **slots[] = {&env.sender,      &env.envid,    &env.auth, &env.helo,
+                              &env.client_addr, &env.listener, &r.addr,   &r.orcpt};
             *slots[field] = v;
             size_t len = 0;
             unsigned char buf[512];
             assert_int_equal(queue_envelope_encode(&env, buf, sizeof buf, &len),
                              QUEUE_ENVELOPE_BAD_VALUE);
-            assert_int_equal(queue_envelope_encode(&env, NULL, 0, &len),
-                             QUEUE_ENVELOPE_BAD_VALUE);
+            assert_int_equal(queue_envelope_encode(&env, NULL, 0, &len), QUEUE_ENVELOPE_BAD_VALUE);
         }
     }
 }

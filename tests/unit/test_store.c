@@ -2,11 +2,11 @@
  * commit under many concurrent commits, fault injection (I6, I7, I8) and fail-closed
  * reading of corrupt queue files (I10). Each test works in a fresh directory under /tmp
  * and runs a real libevent event_base. */
+#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <cmocka.h>
 
 #include <dirent.h>
 #include <errno.h>
@@ -31,8 +31,8 @@ struct t_ctx {
     struct event_base *base;
     int lock_fd;
     struct queue_store *qs;
-    size_t ncb;                     /* callbacks seen */
-    int errors[T_MAX_MSGS];         /* by cookie */
+    size_t ncb;             /* callbacks seen */
+    int errors[T_MAX_MSGS]; /* by cookie */
     char ids[T_MAX_MSGS][ID_LEN + 1];
     int seen[T_MAX_MSGS];
 };
@@ -43,9 +43,16 @@ static struct queue_rcpt t_rcpts[] = {
 };
 
 static struct queue_envelope t_env = {
-    .sender = "bob@example.net", .rcpts = t_rcpts, .nrcpts = 2, .body = PROTO_BODY_8BITMIME,
-    .ret = PROTO_RET_HDRS, .envid = "ENV1", .helo = "client.example.net",
-    .client_addr = "192.0.2.7", .listener = "smtp", .arrival = 1700000000,
+    .sender = "bob@example.net",
+    .rcpts = t_rcpts,
+    .nrcpts = 2,
+    .body = PROTO_BODY_8BITMIME,
+    .ret = PROTO_RET_HDRS,
+    .envid = "ENV1",
+    .helo = "client.example.net",
+    .client_addr = "192.0.2.7",
+    .listener = "smtp",
+    .arrival = 1700000000,
 };
 
 static int t_rm(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
@@ -171,8 +178,8 @@ static const struct {
     size_t body;
     size_t chunk;
 } commit_cases[] = {
-    {0, 1}, {1, 1}, {1000, 7}, {65535, 65535}, {65536, 65536}, {65537, 4096},
-    {300000, 100000}, {300000, 70000}, {200000, 1},
+    {0, 1},        {1, 1},           {1000, 7},       {65535, 65535}, {65536, 65536},
+    {65537, 4096}, {300000, 100000}, {300000, 70000}, {200000, 1},
 };
 
 static void test_store_commit_roundtrip_table(void **state)
@@ -576,8 +583,8 @@ static void test_store_i10_corrupt_files_fail_closed(void **state)
 
     /* Structure errors under a valid CRC. Offsets: 0 magic, 8 version, 12 flags,
      * 16 envelope length, 20 envelope, then body length, body, "QEND", CRC. */
-    uint32_t elen = (uint32_t)good[16] << 24 | (uint32_t)good[17] << 16 |
-                    (uint32_t)good[18] << 8 | good[19];
+    uint32_t elen =
+        (uint32_t)good[16] << 24 | (uint32_t)good[17] << 16 | (uint32_t)good[18] << 8 | good[19];
     uint64_t blen = len - 20 - elen - 16;
     enum { T_SET, T_ENV_LEN, T_BODY_LEN };
     static const struct {

@@ -30,8 +30,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (errs.n != 0 || c->nlisteners == 0 || c->nlisteners > CONF_LISTENERS_MAX ||
         c->ndomains > CONF_DOMAINS_MAX || c->limits.command_line < 512 ||
-        c->limits.data_line < 1000 || c->limits.recipients < 1 ||
-        c->limits.message_size < 1024 || c->timeouts.command > 86400000u || c->spool == NULL)
+        c->limits.data_line < 1000 || c->limits.recipients < 1 || c->limits.message_size < 1024 ||
+        c->timeouts.command > 86400000u || c->spool == NULL)
         abort();
     for (size_t i = 0; i < c->nlisteners; i++) {
         if (c->listeners[i].name == NULL || c->listeners[i].address == NULL)

@@ -19,36 +19,27 @@
  */
 #include "conf/conf.h"
 
-#include <arpa/inet.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "conf/conf_value.h"
+
 #define CONF_ARGS_MAX 4   /* values kept per statement; no directive takes more than one */
 #define CONF_RULES_MAX 16 /* rows in one block's table */
 #define CONF_SCRATCH (CONF_ARGS_MAX + 1)
 
-#define CONF_K ((uint64_t)1024)
-#define CONF_M (CONF_K * 1024)
-#define CONF_G (CONF_M * 1024)
-
-#define CONF_MS_S ((uint64_t)1000)
-#define CONF_MS_M (CONF_MS_S * 60)
-#define CONF_MS_H (CONF_MS_M * 60)
-#define CONF_MS_D (CONF_MS_H * 24)
-
 #define CONF_COUNT_MAX 10000000 /* any count beyond this is a typo, not a setting */
 
 enum conf_tok {
-    CONF_TOK_WORD,   /* bare or quoted; text in the slot given to the lexer */
+    CONF_TOK_WORD, /* bare or quoted; text in the slot given to the lexer */
     CONF_TOK_LBRACE,
     CONF_TOK_RBRACE,
-    CONF_TOK_END,    /* newline or ';' */
+    CONF_TOK_END, /* newline or ';' */
     CONF_TOK_EOF,
-    CONF_TOK_BAD,    /* a malformed word; the lexer has reported it */
+    CONF_TOK_BAD, /* a malformed word; the lexer has reported it */
 };
 
 enum conf_kind {
@@ -75,13 +66,13 @@ struct conf_context;
 struct conf_rule {
     const char *name;
     enum conf_kind kind;
-    size_t offset;                   /* of the field in the block's target struct */
-    uint64_t min, max;               /* inclusive, in the field's unit */
-    const struct conf_context *sub;  /* CONF_KIND_BLOCK only */
+    size_t offset;                  /* of the field in the block's target struct */
+    uint64_t min, max;              /* inclusive, in the field's unit */
+    const struct conf_context *sub; /* CONF_KIND_BLOCK only */
 };
 
 struct conf_context {
-    const char *name;                /* for messages: "limits" */
+    const char *name; /* for messages: "limits" */
     const struct conf_rule *rules;
     size_t nrules;
 };
@@ -135,16 +126,14 @@ static const struct conf_rule conf_rules_limits[] = {
     {"header-size", CONF_KIND_SIZE, CONF_AT(limits.header_size), CONF_K, 64 * CONF_M, NULL},
     {"received", CONF_KIND_COUNT, CONF_AT(limits.received), 1, 1000, NULL},
     {"sessions", CONF_KIND_COUNT, CONF_AT(limits.sessions), 1, CONF_COUNT_MAX, NULL},
-    {"sessions-per-ip", CONF_KIND_COUNT, CONF_AT(limits.sessions_per_ip), 1, CONF_COUNT_MAX,
-     NULL},
+    {"sessions-per-ip", CONF_KIND_COUNT, CONF_AT(limits.sessions_per_ip), 1, CONF_COUNT_MAX, NULL},
     {"errors", CONF_KIND_COUNT, CONF_AT(limits.errors), 1, CONF_COUNT_MAX, NULL},
     {"junk", CONF_KIND_COUNT, CONF_AT(limits.junk), 1, CONF_COUNT_MAX, NULL},
 };
 
 static const struct conf_rule conf_rules_timeouts[] = {
     /* RFC 5321 §4.5.3.2.1: clients wait 5 minutes for the greeting; stay far below. */
-    {"greeting-delay", CONF_KIND_DURATION, CONF_AT(timeouts.greeting_delay), 0, CONF_MS_M,
-     NULL},
+    {"greeting-delay", CONF_KIND_DURATION, CONF_AT(timeouts.greeting_delay), 0, CONF_MS_M, NULL},
     {"command", CONF_KIND_DURATION, CONF_AT(timeouts.command), 100, CONF_MS_D, NULL},
     {"command-deadline", CONF_KIND_DURATION, CONF_AT(timeouts.command_deadline), 100, CONF_MS_D,
      NULL},
@@ -160,8 +149,7 @@ static const struct conf_rule conf_rules_listen[] = {
     {"auth", CONF_KIND_AUTH_MODE, offsetof(struct conf_listener, auth), 0, 0, NULL},
 };
 
-static const struct conf_context conf_ctx_tls = {"tls", conf_rules_tls,
-                                                 CONF_NELEM(conf_rules_tls)};
+static const struct conf_context conf_ctx_tls = {"tls", conf_rules_tls, CONF_NELEM(conf_rules_tls)};
 static const struct conf_context conf_ctx_directory = {"directory", conf_rules_directory,
                                                        CONF_NELEM(conf_rules_directory)};
 static const struct conf_context conf_ctx_limits = {"limits", conf_rules_limits,
@@ -187,8 +175,7 @@ static const struct conf_rule conf_rules_top[] = {
     {"domain", CONF_KIND_DOMAIN, 0, 0, 0, NULL},
 };
 
-static const struct conf_context conf_ctx_top = {NULL, conf_rules_top,
-                                                 CONF_NELEM(conf_rules_top)};
+static const struct conf_context conf_ctx_top = {NULL, conf_rules_top, CONF_NELEM(conf_rules_top)};
 
 _Static_assert(CONF_NELEM(conf_rules_top) <= CONF_RULES_MAX, "seen[] too small");
 _Static_assert(CONF_NELEM(conf_rules_limits) <= CONF_RULES_MAX, "seen[] too small");
@@ -198,12 +185,12 @@ struct conf_parser {
     const unsigned char *text;
     size_t len;
     size_t pos;
-    unsigned line;                  /* of text[pos] */
-    unsigned tokline;               /* of the token the lexer returned last */
-    bool end_newline;               /* the last CONF_TOK_END was a newline, not ';' */
-    bool rbrace_pending;            /* a '}' ended the last statement and is not consumed */
+    unsigned line;       /* of text[pos] */
+    unsigned tokline;    /* of the token the lexer returned last */
+    bool end_newline;    /* the last CONF_TOK_END was a newline, not ';' */
+    bool rbrace_pending; /* a '}' ended the last statement and is not consumed */
     unsigned rbrace_line;
-    bool stop;                      /* error list full or out of memory */
+    bool stop; /* error list full or out of memory */
     struct conf_errors *errs;
     struct config *c;
     size_t domains_cap;
@@ -214,15 +201,15 @@ struct conf_parser {
 
 struct conf_stmt {
     unsigned line;
-    size_t nargs;                   /* values after the name; the first CONF_ARGS_MAX are kept */
-    bool block;                     /* a '{' follows; the caller parses or skips it */
-    bool bad;                       /* the lexer reported an error in it */
+    size_t nargs; /* values after the name; the first CONF_ARGS_MAX are kept */
+    bool block;   /* a '{' follows; the caller parses or skips it */
+    bool bad;     /* the lexer reported an error in it */
 };
 
 enum conf_read { CONF_READ_STMT, CONF_READ_CLOSE, CONF_READ_EOF };
 
-__attribute__((format(printf, 3, 4))) static void conf_error(struct conf_parser *ps,
-                                                             unsigned line, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static void conf_error(struct conf_parser *ps, unsigned line,
+                                                             const char *fmt, ...)
 {
     struct conf_errors *e = ps->errs;
     va_list ap;
@@ -526,170 +513,8 @@ static void conf_set_string(struct conf_parser *ps, void *field, const char *v)
     memcpy(field, &d, sizeof d);
 }
 
-/* RFC 1123 §2.1 host names: LDH labels of 1..63, at most 253 in all, no empty label. */
-static bool conf_valid_host(const char *s)
-{
-    size_t n = strlen(s);
-    size_t label = 0;
-
-    if (n == 0 || n > 253)
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch == '.') {
-            if (label == 0 || s[i - 1] == '-')
-                return false;
-            label = 0;
-        } else if ((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-                   (ch >= '0' && ch <= '9') || ch == '-') {
-            if ((label == 0 && ch == '-') || ++label > 63)
-                return false;
-        } else {
-            return false;
-        }
-    }
-    return label > 0 && s[n - 1] != '-';
-}
-
-/* Portable user names (POSIX 3.437 plus the usual leading-dash ban). */
-static bool conf_valid_name(const char *s, size_t max)
-{
-    size_t n = strlen(s);
-
-    if (n == 0 || n > max || s[0] == '-')
-        return false;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-              ch == '-' || ch == '_' || ch == '.'))
-            return false;
-    }
-    return true;
-}
-
-/* HOST:PORT where HOST is an IPv4 literal, [IPv6] or '*' (all addresses). Names are refused:
- * binding must not depend on DNS. */
-static bool conf_valid_address(const char *s)
-{
-    const char *colon;
-    const char *host = s;
-    size_t hostlen;
-    char buf[64];
-    unsigned char addr[16];
-    unsigned long port = 0;
-
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (close == NULL || close[1] != ':')
-            return false;
-        host = s + 1;
-        hostlen = (size_t)(close - host);
-        colon = close + 1;
-    } else {
-        colon = strrchr(s, ':');
-        if (colon == NULL)
-            return false;
-        hostlen = (size_t)(colon - s);
-    }
-    if (hostlen == 0 || hostlen >= sizeof buf)
-        return false;
-    memcpy(buf, host, hostlen);
-    buf[hostlen] = '\0';
-    if (s[0] == '[') {
-        if (inet_pton(AF_INET6, buf, addr) != 1)
-            return false;
-    } else if (strcmp(buf, "*") != 0 && inet_pton(AF_INET, buf, addr) != 1) {
-        return false;
-    }
-    const char *p = colon + 1;
-    if (*p == '\0' || strlen(p) > 5)
-        return false;
-    for (; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9')
-            return false;
-        port = port * 10 + (unsigned long)(*p - '0');
-    }
-    return port >= 1 && port <= 65535;
-}
-
-/* Decimal digits at *s; advances *s past them. Returns false on no digits or on overflow (the
- * digits are still consumed). */
-static bool conf_parse_digits(const char **s, uint64_t *out, bool *overflow)
-{
-    const char *p = *s;
-    uint64_t v = 0;
-
-    *overflow = false;
-    for (; *p >= '0' && *p <= '9'; p++) {
-        unsigned d = (unsigned)(*p - '0');
-        if (v > (UINT64_MAX - d) / 10)
-            *overflow = true;
-        else
-            v = v * 10 + d;
-    }
-    if (p == *s)
-        return false;
-    *s = p;
-    *out = v;
-    return true;
-}
-
-struct conf_unit {
-    const char *suffix;
-    uint64_t scale;
-};
-
-static const struct conf_unit conf_units_size[] = {
-    {"", 1},         {"K", CONF_K}, {"k", CONF_K}, {"M", CONF_M},
-    {"m", CONF_M},   {"G", CONF_G}, {"g", CONF_G},
-};
-static const struct conf_unit conf_units_duration[] = {
-    {"", CONF_MS_S},   {"ms", 1},         {"s", CONF_MS_S}, {"m", CONF_MS_M},
-    {"h", CONF_MS_H},  {"d", CONF_MS_D},
-};
-
-enum conf_num { CONF_NUM_OK, CONF_NUM_SYNTAX, CONF_NUM_RANGE };
-
-/* A number with an optional unit suffix, scaled and checked for overflow. */
-static enum conf_num conf_parse_scaled(const char *s, const struct conf_unit *units,
-                                       size_t nunits, uint64_t *out)
-{
-    uint64_t v;
-    bool overflow;
-
-    if (!conf_parse_digits(&s, &v, &overflow))
-        return CONF_NUM_SYNTAX;
-    for (size_t i = 0; i < nunits; i++) {
-        if (strcmp(s, units[i].suffix) != 0)
-            continue;
-        if (overflow || v > UINT64_MAX / units[i].scale)
-            return CONF_NUM_RANGE;
-        *out = v * units[i].scale;
-        return CONF_NUM_OK;
-    }
-    return CONF_NUM_SYNTAX;
-}
-
-/* Renders v in the largest unit that divides it exactly, for range messages. */
-static void conf_format(char *buf, size_t size, uint64_t v, const struct conf_unit *units,
-                        size_t nunits)
-{
-    const char *suffix = "";
-    uint64_t scale = 1;
-
-    for (size_t i = 0; i < nunits && v != 0; i++) {
-        if ((units[i].scale > scale || (scale == 1 && units[i].scale == 1)) &&
-            v % units[i].scale == 0 && units[i].suffix[0] != '\0') {
-            scale = units[i].scale;
-            suffix = units[i].suffix;
-        }
-    }
-    snprintf(buf, size, "%llu%s", (unsigned long long)(v / scale), suffix);
-}
-
 static bool conf_lookup_word(struct conf_parser *ps, const struct conf_rule *r, const char *v,
-                             unsigned line, const struct conf_word *words, size_t nwords,
-                             int *out)
+                             unsigned line, const struct conf_word *words, size_t nwords, int *out)
 {
     char list[128];
     size_t n = 0;
@@ -714,27 +539,22 @@ static bool conf_lookup_word(struct conf_parser *ps, const struct conf_rule *r, 
 static void conf_apply_number(struct conf_parser *ps, const struct conf_rule *r, void *field,
                               const char *v, unsigned line)
 {
-    const struct conf_unit *units = NULL;
-    size_t nunits = 0;
+    enum conf_unit unit = CONF_UNIT_COUNT;
     const char *what = "a number";
     uint64_t n = 0;
     enum conf_num res;
 
     if (r->kind == CONF_KIND_SIZE64 || r->kind == CONF_KIND_SIZE) {
-        units = conf_units_size;
-        nunits = CONF_NELEM(conf_units_size);
+        unit = CONF_UNIT_SIZE;
         what = "a size (a number, optionally with K, M or G)";
     } else if (r->kind == CONF_KIND_DURATION) {
-        units = conf_units_duration;
-        nunits = CONF_NELEM(conf_units_duration);
+        unit = CONF_UNIT_DURATION;
         what = "a duration (a number, optionally with ms, s, m, h or d)";
     }
     if (r->kind == CONF_KIND_WORKERS && strcasecmp(v, "auto") == 0)
         res = CONF_NUM_OK;
-    else if (units != NULL)
-        res = conf_parse_scaled(v, units, nunits, &n);
     else
-        res = conf_parse_scaled(v, &(struct conf_unit){"", 1}, 1, &n);
+        res = conf_number_parse(v, unit, &n);
     if (res == CONF_NUM_SYNTAX) {
         conf_error(ps, line, "'%s' must be %s%s, not '%s'", r->name, what,
                    r->kind == CONF_KIND_WORKERS ? " or auto" : "", SHOW(v));
@@ -742,10 +562,8 @@ static void conf_apply_number(struct conf_parser *ps, const struct conf_rule *r,
     }
     if (res == CONF_NUM_RANGE || n < r->min || n > r->max) {
         char lo[32], hi[32];
-        const struct conf_unit *fmt = units != NULL ? units : &(struct conf_unit){"", 1};
-        size_t nfmt = units != NULL ? nunits : 1;
-        conf_format(lo, sizeof lo, r->min, fmt, nfmt);
-        conf_format(hi, sizeof hi, r->max, fmt, nfmt);
+        conf_number_format(lo, sizeof lo, r->min, unit);
+        conf_number_format(hi, sizeof hi, r->max, unit);
         conf_error(ps, line, "'%s' %s is out of range (%s to %s)", r->name, SHOW(v), lo, hi);
         return;
     }
@@ -780,21 +598,20 @@ static void conf_apply_value(struct conf_parser *ps, const struct conf_rule *r, 
             conf_set_string(ps, field, v);
         return;
     case CONF_KIND_HOST:
-        if (!conf_valid_host(v))
+        if (!conf_host_valid(v))
             conf_error(ps, line, "'%s' is not a valid host name: '%s'", r->name, SHOW(v));
         else
             conf_set_string(ps, field, v);
         return;
     case CONF_KIND_USER:
-        if (!conf_valid_name(v, 32))
+        if (!conf_name_valid(v, 32))
             conf_error(ps, line, "'%s' is not a valid user name: '%s'", r->name, SHOW(v));
         else
             conf_set_string(ps, field, v);
         return;
     case CONF_KIND_ADDRESS:
-        if (!conf_valid_address(v))
-            conf_error(ps, line,
-                       "'%s' must be IPV4:PORT, [IPV6]:PORT or *:PORT, not '%s'", r->name,
+        if (!conf_address_valid(v))
+            conf_error(ps, line, "'%s' must be IPV4:PORT, [IPV6]:PORT or *:PORT, not '%s'", r->name,
                        SHOW(v));
         else
             conf_set_string(ps, field, v);
@@ -861,7 +678,7 @@ static void conf_apply_listen(struct conf_parser *ps, const struct conf_stmt *st
 
     if (st->nargs != 1) {
         conf_error(ps, st->line, "'listen' takes one name: listen NAME { address HOST:PORT }");
-    } else if (!conf_valid_name(name, 64)) {
+    } else if (!conf_name_valid(name, 64)) {
         conf_error(ps, st->line, "listener name '%s' must be letters, digits, '-', '_' or '.'",
                    SHOW(name));
     } else if (c->nlisteners == CONF_LISTENERS_MAX) {
@@ -920,7 +737,7 @@ static void conf_apply_domain(struct conf_parser *ps, const struct conf_stmt *st
 
     if (st->nargs != 1) {
         conf_error(ps, st->line, "'domain' takes one name");
-    } else if (!conf_valid_host(name)) {
+    } else if (!conf_host_valid(name)) {
         conf_error(ps, st->line, "'domain' is not a valid domain name: '%s'", SHOW(name));
     } else if (c->ndomains == CONF_DOMAINS_MAX) {
         conf_error(ps, st->line, "more than %d domains", CONF_DOMAINS_MAX);
@@ -971,8 +788,7 @@ static void conf_apply(struct conf_parser *ps, const struct conf_context *ctx, v
         if (ctx->name == NULL)
             conf_error(ps, st->line, "unknown directive '%s'", SHOW(name));
         else
-            conf_error(ps, st->line, "unknown directive '%s' in '%s' block", SHOW(name),
-                       ctx->name);
+            conf_error(ps, st->line, "unknown directive '%s' in '%s' block", SHOW(name), ctx->name);
         if (st->block)
             conf_skip_block(ps, st->line, depth + 1);
         return;

@@ -126,7 +126,10 @@ int worker_main(const struct config *cfg, const int *fds, unsigned index)
 out:
     for (size_t i = 0; w.listeners != NULL && i < cfg->nlisteners; i++)
         listener_free(w.listeners[i]);
-    /* Commits in flight finish (and answer their sessions) before the sessions go. */
+    /* Commits in flight finish (and answer their sessions) before the sessions go; messages
+     * still arriving are dropped first, as the store requires. */
+    if (w.srv != NULL)
+        session_server_abort_messages(w.srv);
     if (store != NULL)
         queue_store_close(store);
     session_server_free(w.srv);

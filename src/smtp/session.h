@@ -32,7 +32,11 @@ void session_server_shutdown(struct session_server *srv);
 
 size_t session_server_count(const struct session_server *srv);
 
-/* Free the server; every session must be gone. */
+/* Drop every message still being received (its spool file goes); the queue store can then
+ * be closed. Sessions waiting for a commit keep waiting for its answer. */
+void session_server_abort_messages(struct session_server *srv);
+
+/* Free the server and any session left. */
 void session_server_free(struct session_server *srv);
 
 #endif

@@ -210,3 +210,14 @@ void session_server_shutdown(struct session_server *srv)
     }
 }
 
+
+void session_server_abort_messages(struct session_server *srv)
+{
+    for (size_t i = 0; i < srv->nslots; i++) {
+        struct session *s = srv->slots[i];
+        if (s != NULL && s->tx != NULL && s->tx->msg != NULL) {
+            queue_msg_abort(s->tx->msg);
+            s->tx->msg = NULL;
+        }
+    }
+}

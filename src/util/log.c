@@ -45,8 +45,8 @@ static void log_format_time(char *dst, size_t cap)
         snprintf(dst, cap, "1970-01-01T00:00:00.000Z");
         return;
     }
-    snprintf(dst, cap, "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000000L);
+    size_t k = strftime(dst, cap, "%Y-%m-%dT%H:%M:%S", &tm);
+    snprintf(dst + k, cap - k, ".%03uZ", (unsigned)(ts.tv_nsec / 1000000L) % 1000u);
 }
 
 void log_event(const char *event, const char *fmt, ...)

@@ -72,8 +72,10 @@ bool xtext_decode(const char *in, size_t inlen, char *out, size_t outcap, size_t
         }
         out[n++] = (char)v;
     }
-    if (outcap == 0)
+    if (outcap == 0) {
+        xtext_clear(out, outcap, outlen);
         return false;
+    }
     out[n] = '\0';
     if (outlen)
         *outlen = n;
@@ -102,8 +104,10 @@ bool xtext_encode(const char *in, size_t inlen, char *out, size_t outcap, size_t
             out[n++] = xtext_hex[c & 0xf];
         }
     }
-    if (outcap == 0)
+    if (outcap == 0) {
+        xtext_clear(out, outcap, outlen);
         return false;
+    }
     out[n] = '\0';
     if (outlen)
         *outlen = n;

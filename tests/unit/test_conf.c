@@ -1,11 +1,14 @@
 /* Unit tests for conf (src/conf/conf.c, conf_load.c, check.c): every directive, every default,
  * every error with the line it must name, the input bounds, the embedded default
  * configuration, and `sluice config check`. */
+/* cmocka.h needs these before it, in this order */
+// clang-format off
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <fcntl.h>
 #include <stdio.h>
@@ -28,64 +31,138 @@
 #define TLS_BLOCK "tls { certificate /c.pem; key /k.pem }\n"
 
 enum field {
-    F_WORKERS, F_SELF_SIGNED, F_BARE, F_MESSAGE_SIZE, F_RECIPIENTS, F_MESSAGES, F_COMMAND_LINE,
-    F_DATA_LINE, F_HEADER_SIZE, F_RECEIVED, F_SESSIONS, F_SESSIONS_PER_IP, F_ERRORS, F_JUNK,
-    F_GREETING_DELAY, F_COMMAND, F_COMMAND_DEADLINE, F_DATA_BLOCK, F_DATA_DEADLINE,
-    F_TLS_HANDSHAKE, F_WRITE, F_LISTEN_TLS, F_LISTEN_AUTH, F_NLISTENERS, F_NDOMAINS,
+    F_WORKERS,
+    F_SELF_SIGNED,
+    F_BARE,
+    F_MESSAGE_SIZE,
+    F_RECIPIENTS,
+    F_MESSAGES,
+    F_COMMAND_LINE,
+    F_DATA_LINE,
+    F_HEADER_SIZE,
+    F_RECEIVED,
+    F_SESSIONS,
+    F_SESSIONS_PER_IP,
+    F_ERRORS,
+    F_JUNK,
+    F_GREETING_DELAY,
+    F_COMMAND,
+    F_COMMAND_DEADLINE,
+    F_DATA_BLOCK,
+    F_DATA_DEADLINE,
+    F_TLS_HANDSHAKE,
+    F_WRITE,
+    F_LISTEN_TLS,
+    F_LISTEN_AUTH,
+    F_NLISTENERS,
+    F_NDOMAINS,
     /* strings */
-    S_HOSTNAME, S_SPOOL, S_USER, S_CERTIFICATE, S_KEY, S_MAILBOXES, S_ALIASES, S_LISTEN_NAME,
-    S_LISTEN_ADDRESS, S_LAST_LISTEN_NAME, S_LAST_LISTEN_ADDRESS, S_DOMAIN_FIRST, S_DOMAIN_LAST,
+    S_HOSTNAME,
+    S_SPOOL,
+    S_USER,
+    S_CERTIFICATE,
+    S_KEY,
+    S_MAILBOXES,
+    S_ALIASES,
+    S_LISTEN_NAME,
+    S_LISTEN_ADDRESS,
+    S_LAST_LISTEN_NAME,
+    S_LAST_LISTEN_ADDRESS,
+    S_DOMAIN_FIRST,
+    S_DOMAIN_LAST,
 };
 
 static uint64_t get_num(const struct config *c, enum field f)
 {
     switch (f) {
-    case F_WORKERS: return c->workers;
-    case F_SELF_SIGNED: return c->tls_self_signed;
-    case F_BARE: return c->bare_newlines;
-    case F_MESSAGE_SIZE: return c->limits.message_size;
-    case F_RECIPIENTS: return c->limits.recipients;
-    case F_MESSAGES: return c->limits.messages;
-    case F_COMMAND_LINE: return c->limits.command_line;
-    case F_DATA_LINE: return c->limits.data_line;
-    case F_HEADER_SIZE: return c->limits.header_size;
-    case F_RECEIVED: return c->limits.received;
-    case F_SESSIONS: return c->limits.sessions;
-    case F_SESSIONS_PER_IP: return c->limits.sessions_per_ip;
-    case F_ERRORS: return c->limits.errors;
-    case F_JUNK: return c->limits.junk;
-    case F_GREETING_DELAY: return c->timeouts.greeting_delay;
-    case F_COMMAND: return c->timeouts.command;
-    case F_COMMAND_DEADLINE: return c->timeouts.command_deadline;
-    case F_DATA_BLOCK: return c->timeouts.data_block;
-    case F_DATA_DEADLINE: return c->timeouts.data_deadline;
-    case F_TLS_HANDSHAKE: return c->timeouts.tls_handshake;
-    case F_WRITE: return c->timeouts.write;
-    case F_LISTEN_TLS: return c->listeners[0].tls;
-    case F_LISTEN_AUTH: return c->listeners[0].auth;
-    case F_NLISTENERS: return c->nlisteners;
-    case F_NDOMAINS: return c->ndomains;
-    default: fail_msg("field %d is not a number", f); return 0;
+    case F_WORKERS:
+        return c->workers;
+    case F_SELF_SIGNED:
+        return c->tls_self_signed;
+    case F_BARE:
+        return c->bare_newlines;
+    case F_MESSAGE_SIZE:
+        return c->limits.message_size;
+    case F_RECIPIENTS:
+        return c->limits.recipients;
+    case F_MESSAGES:
+        return c->limits.messages;
+    case F_COMMAND_LINE:
+        return c->limits.command_line;
+    case F_DATA_LINE:
+        return c->limits.data_line;
+    case F_HEADER_SIZE:
+        return c->limits.header_size;
+    case F_RECEIVED:
+        return c->limits.received;
+    case F_SESSIONS:
+        return c->limits.sessions;
+    case F_SESSIONS_PER_IP:
+        return c->limits.sessions_per_ip;
+    case F_ERRORS:
+        return c->limits.errors;
+    case F_JUNK:
+        return c->limits.junk;
+    case F_GREETING_DELAY:
+        return c->timeouts.greeting_delay;
+    case F_COMMAND:
+        return c->timeouts.command;
+    case F_COMMAND_DEADLINE:
+        return c->timeouts.command_deadline;
+    case F_DATA_BLOCK:
+        return c->timeouts.data_block;
+    case F_DATA_DEADLINE:
+        return c->timeouts.data_deadline;
+    case F_TLS_HANDSHAKE:
+        return c->timeouts.tls_handshake;
+    case F_WRITE:
+        return c->timeouts.write;
+    case F_LISTEN_TLS:
+        return c->listeners[0].tls;
+    case F_LISTEN_AUTH:
+        return c->listeners[0].auth;
+    case F_NLISTENERS:
+        return c->nlisteners;
+    case F_NDOMAINS:
+        return c->ndomains;
+    default:
+        fail_msg("field %d is not a number", f);
+        return 0;
     }
 }
 
 static const char *get_str(const struct config *c, enum field f)
 {
     switch (f) {
-    case S_HOSTNAME: return c->hostname;
-    case S_SPOOL: return c->spool;
-    case S_USER: return c->user;
-    case S_CERTIFICATE: return c->tls_certificate;
-    case S_KEY: return c->tls_key;
-    case S_MAILBOXES: return c->mailboxes_file;
-    case S_ALIASES: return c->aliases_file;
-    case S_LISTEN_NAME: return c->listeners[0].name;
-    case S_LISTEN_ADDRESS: return c->listeners[0].address;
-    case S_LAST_LISTEN_NAME: return c->listeners[c->nlisteners - 1].name;
-    case S_LAST_LISTEN_ADDRESS: return c->listeners[c->nlisteners - 1].address;
-    case S_DOMAIN_FIRST: return c->ndomains ? c->domains[0] : NULL;
-    case S_DOMAIN_LAST: return c->ndomains ? c->domains[c->ndomains - 1] : NULL;
-    default: fail_msg("field %d is not a string", f); return NULL;
+    case S_HOSTNAME:
+        return c->hostname;
+    case S_SPOOL:
+        return c->spool;
+    case S_USER:
+        return c->user;
+    case S_CERTIFICATE:
+        return c->tls_certificate;
+    case S_KEY:
+        return c->tls_key;
+    case S_MAILBOXES:
+        return c->mailboxes_file;
+    case S_ALIASES:
+        return c->aliases_file;
+    case S_LISTEN_NAME:
+        return c->listeners[0].name;
+    case S_LISTEN_ADDRESS:
+        return c->listeners[0].address;
+    case S_LAST_LISTEN_NAME:
+        return c->listeners[c->nlisteners - 1].name;
+    case S_LAST_LISTEN_ADDRESS:
+        return c->listeners[c->nlisteners - 1].address;
+    case S_DOMAIN_FIRST:
+        return c->ndomains ? c->domains[0] : NULL;
+    case S_DOMAIN_LAST:
+        return c->ndomains ? c->domains[c->ndomains - 1] : NULL;
+    default:
+        fail_msg("field %d is not a string", f);
+        return NULL;
     }
 }
 
@@ -252,24 +329,18 @@ static const struct {
     uint64_t want;
 } listen_rows[] = {
     {"listen a { address 127.0.0.1:25; tls none }", F_LISTEN_TLS, CONF_TLS_NONE},
-    {TLS_BLOCK "listen a { address 127.0.0.1:25; tls starttls }", F_LISTEN_TLS,
-     CONF_TLS_STARTTLS},
-    {TLS_BLOCK "listen a { address 127.0.0.1:25; tls STARTTLS }", F_LISTEN_TLS,
-     CONF_TLS_STARTTLS},
-    {TLS_BLOCK "listen a { address 127.0.0.1:25; tls required }", F_LISTEN_TLS,
-     CONF_TLS_REQUIRED},
-    {TLS_BLOCK "listen a { address 127.0.0.1:25; tls implicit }", F_LISTEN_TLS,
-     CONF_TLS_IMPLICIT},
+    {TLS_BLOCK "listen a { address 127.0.0.1:25; tls starttls }", F_LISTEN_TLS, CONF_TLS_STARTTLS},
+    {TLS_BLOCK "listen a { address 127.0.0.1:25; tls STARTTLS }", F_LISTEN_TLS, CONF_TLS_STARTTLS},
+    {TLS_BLOCK "listen a { address 127.0.0.1:25; tls required }", F_LISTEN_TLS, CONF_TLS_REQUIRED},
+    {TLS_BLOCK "listen a { address 127.0.0.1:25; tls implicit }", F_LISTEN_TLS, CONF_TLS_IMPLICIT},
     /* the tls block may come after the listener that needs it */
     {"listen a { address 127.0.0.1:25; tls implicit }\n" TLS_BLOCK, F_LISTEN_TLS,
      CONF_TLS_IMPLICIT},
     {"listen a { address 127.0.0.1:25; auth none }", F_LISTEN_AUTH, CONF_AUTH_NONE},
     {"listen a { address 127.0.0.1:25; auth optional }", F_LISTEN_AUTH, CONF_AUTH_OPTIONAL},
     {"listen a { address 127.0.0.1:25; auth required }", F_LISTEN_AUTH, CONF_AUTH_REQUIRED},
-    {"listen a {\n  address 127.0.0.1:25\n  auth required\n}\n", F_LISTEN_AUTH,
-     CONF_AUTH_REQUIRED},
-    {"listen a\n{\n  address 127.0.0.1:25; auth optional\n}", F_LISTEN_AUTH,
-     CONF_AUTH_OPTIONAL},
+    {"listen a {\n  address 127.0.0.1:25\n  auth required\n}\n", F_LISTEN_AUTH, CONF_AUTH_REQUIRED},
+    {"listen a\n{\n  address 127.0.0.1:25; auth optional\n}", F_LISTEN_AUTH, CONF_AUTH_OPTIONAL},
 };
 
 static void test_listen_modes(void **state)
@@ -315,10 +386,9 @@ static const struct {
     {"listen smtp { address *:25 }", S_LISTEN_ADDRESS, "*:25"},
     {"listen smtp { address 127.0.0.1:65535 }", S_LISTEN_ADDRESS, "127.0.0.1:65535"},
     {"listen \"sub-mission_2.x\" { address 127.0.0.1:1 }", S_LISTEN_NAME, "sub-mission_2.x"},
-    {"listen a { address 127.0.0.1:1 }\nlisten b { address 127.0.0.1:2 }", S_LAST_LISTEN_NAME,
-     "b"},
-    {"listen a { address 127.0.0.1:1 }\nlisten b { address 127.0.0.1:2 }",
-     S_LAST_LISTEN_ADDRESS, "127.0.0.1:2"},
+    {"listen a { address 127.0.0.1:1 }\nlisten b { address 127.0.0.1:2 }", S_LAST_LISTEN_NAME, "b"},
+    {"listen a { address 127.0.0.1:1 }\nlisten b { address 127.0.0.1:2 }", S_LAST_LISTEN_ADDRESS,
+     "127.0.0.1:2"},
     /* domains are lower-cased */
     {LISTENER "domain Example.ORG", S_DOMAIN_FIRST, "example.org"},
     {LISTENER "domain a.example\ndomain b.example", S_DOMAIN_LAST, "b.example"},
@@ -348,10 +418,10 @@ static void test_directive_strings(void **state)
 static const struct {
     const char *name;
     const char *text;
-    size_t len;       /* 0: strlen(text) */
-    unsigned line;    /* of the first error */
-    const char *msg;  /* a substring of the first error */
-    size_t n;         /* errors expected in all */
+    size_t len;      /* 0: strlen(text) */
+    unsigned line;   /* of the first error */
+    const char *msg; /* a substring of the first error */
+    size_t n;        /* errors expected in all */
 } err_rows[] = {
     /* unknown names */
     {"unknown directive", LISTENER "hostnme x\n", 0, 2, "unknown directive 'hostnme'", 1},
@@ -376,8 +446,8 @@ static const struct {
     {"value takes no block", LISTENER "hostname x {\n y z\n}\n", 0, 2,
      "'hostname' does not take a block", 1},
     {"block without block", LISTENER "limits\n", 0, 2, "'limits' needs a block", 1},
-    {"block with a value", LISTENER "limits x { recipients 1 }\n", 0, 2,
-     "'limits' takes no value", 1},
+    {"block with a value", LISTENER "limits x { recipients 1 }\n", 0, 2, "'limits' takes no value",
+     1},
     {"block opened without a name", LISTENER "{ hostname x }\n", 0, 2,
      "'{' without a directive name", 1},
     {"stray close brace", LISTENER "}\n", 0, 2, "'}' without an open block", 1},
@@ -389,18 +459,16 @@ static const struct {
     {"bad size word", LISTENER "limits { message-size big }\n", 0, 2, "must be a size", 1},
     {"negative size", LISTENER "limits { message-size -1 }\n", 0, 2, "must be a size", 1},
     {"fractional size", LISTENER "limits { message-size 1.5M }\n", 0, 2, "must be a size", 1},
-    {"size with two suffixes", LISTENER "limits { message-size 1MK }\n", 0, 2, "must be a size",
-     1},
+    {"size with two suffixes", LISTENER "limits { message-size 1MK }\n", 0, 2, "must be a size", 1},
     {"size with space before unit", LISTENER "limits { message-size 10 M }\n", 0, 2,
      "takes one value", 1},
     {"empty quoted size", LISTENER "limits { header-size \"\" }\n", 0, 2, "must be a size", 1},
-    {"size unit is not a duration", LISTENER "limits { header-size 5ms }\n", 0, 2,
-     "must be a size", 1},
+    {"size unit is not a duration", LISTENER "limits { header-size 5ms }\n", 0, 2, "must be a size",
+     1},
     /* durations */
     {"bad duration unit", LISTENER "timeouts { command 5x }\n", 0, 2,
      "'command' must be a duration", 1},
-    {"duration in capitals", LISTENER "timeouts { command 5M }\n", 0, 2, "must be a duration",
-     1},
+    {"duration in capitals", LISTENER "timeouts { command 5M }\n", 0, 2, "must be a duration", 1},
     {"duration word", LISTENER "timeouts { write never }\n", 0, 2, "must be a duration", 1},
     {"negative duration", LISTENER "timeouts { write -5s }\n", 0, 2, "must be a duration", 1},
     {"plus sign", LISTENER "timeouts { write +5s }\n", 0, 2, "must be a duration", 1},
@@ -419,13 +487,13 @@ static const struct {
      "out of range", 1},
     {"duration overflows unsigned ms", LISTENER "timeouts { command 4294967296ms }\n", 0, 2,
      "out of range", 1},
-    {"duration overflows 64 bits", LISTENER "timeouts { command 99999999999999999999d }\n", 0,
-     2, "out of range", 1},
+    {"duration overflows 64 bits", LISTENER "timeouts { command 99999999999999999999d }\n", 0, 2,
+     "out of range", 1},
     {"duration overflows when scaled", LISTENER "timeouts { command 213503982335d }\n", 0, 2,
      "out of range", 1},
     /* ranges */
-    {"command-line below 512 (RFC 5321 §4.5.3.1.4)", LISTENER "limits { command-line 511 }\n", 0,
-     2, "'command-line' 511 is out of range (512 to 64K)", 1},
+    {"command-line below 512 (RFC 5321 §4.5.3.1.4)", LISTENER "limits { command-line 511 }\n", 0, 2,
+     "'command-line' 511 is out of range (512 to 64K)", 1},
     {"command-line absurd", LISTENER "limits { command-line 1M }\n", 0, 2, "out of range", 1},
     {"data-line below 1000 (RFC 5321 §4.5.3.1.6)", LISTENER "limits { data-line 999 }\n", 0, 2,
      "'data-line' 999 is out of range (1000 to 1M)", 1},
@@ -446,10 +514,9 @@ static const struct {
     {"junk zero", LISTENER "limits { junk 0 }\n", 0, 2, "out of range", 1},
     {"command timeout zero", LISTENER "timeouts { command 0 }\n", 0, 2,
      "out of range (100ms to 1d)", 1},
-    {"command timeout over a day", LISTENER "timeouts { command 25h }\n", 0, 2,
-     "out of range", 1},
-    {"data-deadline over a day", LISTENER "timeouts { data-deadline 2d }\n", 0, 2,
-     "out of range", 1},
+    {"command timeout over a day", LISTENER "timeouts { command 25h }\n", 0, 2, "out of range", 1},
+    {"data-deadline over a day", LISTENER "timeouts { data-deadline 2d }\n", 0, 2, "out of range",
+     1},
     {"write timeout too small", LISTENER "timeouts { write 99ms }\n", 0, 2, "out of range", 1},
     {"greeting-delay over a minute (RFC 5321 §4.5.3.2.1)",
      LISTENER "timeouts { greeting-delay 61s }\n", 0, 2, "out of range (0 to 1m)", 1},
@@ -483,8 +550,7 @@ static const struct {
      "'limits' block opened here is not closed", 1},
     {"unterminated listener", "listen a {\n address 127.0.0.1:25\n", 0, 1,
      "'listen' block opened here is not closed", 1},
-    {"unterminated unknown block", LISTENER "\nfoo {\n { }\n", 0, 3, "unknown directive 'foo'",
-     2},
+    {"unterminated unknown block", LISTENER "\nfoo {\n { }\n", 0, 3, "unknown directive 'foo'", 2},
     {"unterminated string", LISTENER "spool \"/var/spool\n", 0, 2, "unterminated string", 1},
     {"unterminated string at end", LISTENER "spool \"/var", 0, 2, "unterminated string", 1},
     {"unterminated string ending in backslash", LISTENER "spool \"/var\\\n", 0, 2,
@@ -499,8 +565,8 @@ static const struct {
     {"DEL byte", LISTENER "spool /a\x7f\n", 0, 2, "control character 0x7f", 1},
     {"CR inside a string", LISTENER "spool \"a\rb\"\n", 0, 2, "control character 0x0d", 1},
     /* nesting */
-    {"nesting deeper than 4", LISTENER "a {\n b {\n  c {\n   d {\n    e { }\n   }\n  }\n }\n}\n",
-     0, 2, "unknown directive 'a'", 2},
+    {"nesting deeper than 4", LISTENER "a {\n b {\n  c {\n   d {\n    e { }\n   }\n  }\n }\n}\n", 0,
+     2, "unknown directive 'a'", 2},
     {"nesting of 4 is only unknown", LISTENER "a { b { c { d { } } } }\n", 0, 2,
      "unknown directive 'a'", 1},
     /* listeners */
@@ -522,15 +588,14 @@ static const struct {
     {"address port zero", "listen a { address 127.0.0.1:0 }\n", 0, 1, "'address' must be", 2},
     {"address port too big", "listen a { address 127.0.0.1:65536 }\n", 0, 1, "'address' must be",
      2},
-    {"address port too long", "listen a { address 127.0.0.1:000025 }\n", 0, 1,
-     "'address' must be", 2},
+    {"address port too long", "listen a { address 127.0.0.1:000025 }\n", 0, 1, "'address' must be",
+     2},
     {"address port not a number", "listen a { address 127.0.0.1:smtp }\n", 0, 1,
      "'address' must be", 2},
     {"address by host name", "listen a { address localhost:25 }\n", 0, 1, "'address' must be", 2},
     {"address short IPv4", "listen a { address 127.1:25 }\n", 0, 1, "'address' must be", 2},
     {"address bare IPv6", "listen a { address ::1:25 }\n", 0, 1, "'address' must be", 2},
-    {"address IPv6 without colon", "listen a { address [::1]25 }\n", 0, 1, "'address' must be",
-     2},
+    {"address IPv6 without colon", "listen a { address [::1]25 }\n", 0, 1, "'address' must be", 2},
     {"address bad IPv6", "listen a { address [zz::1]:25 }\n", 0, 1, "'address' must be", 2},
     {"address no host", "listen a { address :25 }\n", 0, 1, "'address' must be", 2},
     {"address empty brackets", "listen a { address []:25 }\n", 0, 1, "'address' must be", 2},
@@ -539,23 +604,22 @@ static const struct {
     /* tls block */
     {"tls certificate without key", LISTENER "tls {\n certificate /c\n}\n", 0, 2,
      "certificate but no key", 1},
-    {"tls key without certificate", LISTENER "tls { key /k }\n", 0, 2, "key but no certificate",
-     1},
+    {"tls key without certificate", LISTENER "tls { key /k }\n", 0, 2, "key but no certificate", 1},
     {"tls self-signed without paths", LISTENER "tls { self-signed yes }\n", 0, 2,
      "self-signed needs", 1},
     {"empty path", LISTENER "spool \"\"\n", 0, 2, "'spool' must not be empty", 1},
     /* names */
-    {"hostname with underscore", LISTENER "hostname a_b.example\n", 0, 2,
-     "not a valid host name", 1},
-    {"hostname with empty label", LISTENER "hostname a..example\n", 0, 2,
-     "not a valid host name", 1},
+    {"hostname with underscore", LISTENER "hostname a_b.example\n", 0, 2, "not a valid host name",
+     1},
+    {"hostname with empty label", LISTENER "hostname a..example\n", 0, 2, "not a valid host name",
+     1},
     {"hostname with leading hyphen", LISTENER "hostname -a.example\n", 0, 2,
      "not a valid host name", 1},
-    {"hostname with trailing dot", LISTENER "hostname a.example.\n", 0, 2,
-     "not a valid host name", 1},
-    {"hostname label of 64", LISTENER
-     "hostname aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example\n", 0, 2,
-     "not a valid host name", 1},
+    {"hostname with trailing dot", LISTENER "hostname a.example.\n", 0, 2, "not a valid host name",
+     1},
+    {"hostname label of 64",
+     LISTENER "hostname aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.example\n",
+     0, 2, "not a valid host name", 1},
     {"domain with a slash", LISTENER "domain a/b\n", 0, 2, "not a valid domain name", 1},
     {"domain without a name", LISTENER "domain\n", 0, 2, "'domain' takes one name", 1},
     {"user with a slash", LISTENER "user a/b\n", 0, 2, "not a valid user name", 1},
@@ -931,22 +995,14 @@ static void test_check_main(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_directive_numbers),
-        cmocka_unit_test(test_listen_modes),
-        cmocka_unit_test(test_directive_strings),
-        cmocka_unit_test(test_errors),
-        cmocka_unit_test(test_errors_all_lines),
-        cmocka_unit_test(test_errors_capped),
-        cmocka_unit_test(test_token_limit),
-        cmocka_unit_test(test_file_limit),
-        cmocka_unit_test(test_many_domains_and_listeners),
-        cmocka_unit_test(test_null_arguments),
-        cmocka_unit_test(test_default_text),
-        cmocka_unit_test(test_load_default),
-        cmocka_unit_test(test_load_file),
-        cmocka_unit_test(test_load_errors),
-        cmocka_unit_test(test_check_main),
+        cmocka_unit_test(test_defaults),       cmocka_unit_test(test_directive_numbers),
+        cmocka_unit_test(test_listen_modes),   cmocka_unit_test(test_directive_strings),
+        cmocka_unit_test(test_errors),         cmocka_unit_test(test_errors_all_lines),
+        cmocka_unit_test(test_errors_capped),  cmocka_unit_test(test_token_limit),
+        cmocka_unit_test(test_file_limit),     cmocka_unit_test(test_many_domains_and_listeners),
+        cmocka_unit_test(test_null_arguments), cmocka_unit_test(test_default_text),
+        cmocka_unit_test(test_load_default),   cmocka_unit_test(test_load_file),
+        cmocka_unit_test(test_load_errors),    cmocka_unit_test(test_check_main),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,11 +1,12 @@
 /* Unit tests for queue/envelope: round trips, the size query, refusal of CR/LF (B4) and of
  * out-of-range values by the encoder, and fail-closed decoding: every truncation, every
  * single-byte change, and structurally wrong records that carry a valid checksum. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include <stdio.h>
 #include <stdlib.h>

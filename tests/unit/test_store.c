@@ -2,11 +2,12 @@
  * commit under many concurrent commits, fault injection (I6, I7, I8) and fail-closed
  * reading of corrupt queue files (I10). Each test works in a fresh directory under /tmp
  * and runs a real libevent event_base. */
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include <cmocka.h>
 
 #include <dirent.h>
 #include <errno.h>

@@ -84,6 +84,20 @@ static void test_decode_null_outlen(void **state)
     assert_string_equal(out, "");
 }
 
+/* Found by fuzz_xtext: with no room at all, *outlen was left as it was. */
+static void test_zero_cap_clears_outlen(void **state)
+{
+    (void)state;
+    char out[1] = {'Z'};
+    size_t outlen = 999;
+    assert_false(xtext_decode("", 0, out, 0, &outlen));
+    assert_int_equal(outlen, 0);
+    outlen = 999;
+    assert_false(xtext_encode("", 0, out, 0, &outlen));
+    assert_int_equal(outlen, 0);
+    assert_int_equal(out[0], 'Z');
+}
+
 struct encode_case {
     const char *name;
     const char *in;
@@ -153,6 +167,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_decode_table),
         cmocka_unit_test(test_decode_null_outlen),
+        cmocka_unit_test(test_zero_cap_clears_outlen),
         cmocka_unit_test(test_encode_table),
         cmocka_unit_test(test_round_trip_all_bytes),
     };

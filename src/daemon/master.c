@@ -1,7 +1,7 @@
 /* master: the sluiced supervisor. Prepares the spool (lock, crash leftovers), creates the
  * first-start TLS certificate, binds the listeners, drops privileges, forks one worker per
  * core and restarts any that dies. SIGHUP re-reads the configuration and replaces the
- * workers by new ones while the old ones drain, so no live session is dropped; SIGTERM or
+ * workers by new ones while the old ones serve their live sessions to the end; SIGTERM or
  * SIGINT drains every worker and exits 0. Calls conf, queue/store, net, daemon/worker. */
 #include <errno.h>
 #include <grp.h>
@@ -277,7 +277,8 @@ static void master_reload_cb(evutil_socket_t sig, short what, void *arg)
     m->generation++;
     log_event("reload", "generation=%u", m->generation);
     master_spawn_all(m);
-    master_signal_workers(m, SIGTERM, true);
+    /* Old workers stop accepting and leave when their last session ends (SIGUSR1). */
+    master_signal_workers(m, SIGUSR1, true);
 }
 
 static int master_drop_privileges(const char *user)

@@ -1,7 +1,8 @@
 /* worker: one SMTP worker process: an event loop that accepts on the inherited listening
  * sockets and runs sessions (smtp/session) over the queue store, the directory and the TLS
  * context. SIGTERM (or SIGINT) drains: stop accepting, let transactions finish, exit when the
- * last session is gone or after DAEMON_DRAIN_SECONDS. */
+ * last session is gone or after DAEMON_DRAIN_SECONDS. SIGUSR1 (sent when a reload replaces
+ * this worker) only stops accepting: live sessions go on to their natural end. */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,8 @@ struct worker {
     struct accept_ctx *ctx;
     struct event *drain_check;
     int drain_ticks;
-    bool draining;
+    bool draining;                  /* SIGTERM: sessions are being told to leave */
+    bool retiring;                  /* SIGUSR1: no new sessions, old ones end on their own */
 };
 
 struct accept_ctx {
@@ -46,8 +48,35 @@ static void worker_drain_tick_cb(evutil_socket_t fd, short what, void *arg)
     struct worker *w = arg;
     (void)fd;
     (void)what;
-    if (session_server_count(w->srv) == 0 || ++w->drain_ticks > DAEMON_DRAIN_SECONDS * 10)
+    w->drain_ticks++;
+    if (session_server_count(w->srv) == 0 ||
+        (w->draining && w->drain_ticks > DAEMON_DRAIN_SECONDS * 10))
         event_base_loopexit(w->base, NULL);
+}
+
+static void worker_stop_accepting(struct worker *w)
+{
+    for (size_t i = 0; i < w->cfg->nlisteners; i++) {
+        listener_free(w->listeners[i]);
+        w->listeners[i] = NULL;
+    }
+    if (w->drain_check == NULL) {
+        struct timeval tv = {0, 100000};
+        w->drain_check = event_new(w->base, -1, EV_PERSIST, worker_drain_tick_cb, w);
+        event_add(w->drain_check, &tv);
+    }
+}
+
+static void worker_retire_cb(evutil_socket_t sig, short what, void *arg)
+{
+    struct worker *w = arg;
+    (void)sig;
+    (void)what;
+    if (w->retiring || w->draining)
+        return;
+    w->retiring = true;
+    log_event("worker_retire", "sessions=%zu", session_server_count(w->srv));
+    worker_stop_accepting(w);
 }
 
 static void worker_stop_cb(evutil_socket_t sig, short what, void *arg)
@@ -58,14 +87,9 @@ static void worker_stop_cb(evutil_socket_t sig, short what, void *arg)
         return;
     w->draining = true;
     log_event("worker_drain", "signal=%d sessions=%zu", (int)sig, session_server_count(w->srv));
-    for (size_t i = 0; i < w->cfg->nlisteners; i++) {
-        listener_free(w->listeners[i]);
-        w->listeners[i] = NULL;
-    }
+    w->drain_ticks = 0;
+    worker_stop_accepting(w);
     session_server_shutdown(w->srv);
-    struct timeval tv = {0, 100000};
-    w->drain_check = event_new(w->base, -1, EV_PERSIST, worker_drain_tick_cb, w);
-    event_add(w->drain_check, &tv);
 }
 
 int worker_main(const struct config *cfg, const int *fds, unsigned index)
@@ -116,12 +140,15 @@ int worker_main(const struct config *cfg, const int *fds, unsigned index)
     }
     struct event *term = evsignal_new(w.base, SIGTERM, worker_stop_cb, &w);
     struct event *intr = evsignal_new(w.base, SIGINT, worker_stop_cb, &w);
+    struct event *usr1 = evsignal_new(w.base, SIGUSR1, worker_retire_cb, &w);
     event_add(term, NULL);
     event_add(intr, NULL);
+    event_add(usr1, NULL);
     log_event("worker_start", "index=%u pid=%d", index, (int)getpid());
     event_base_dispatch(w.base);
     event_free(term);
     event_free(intr);
+    event_free(usr1);
     rc = 0;
 out:
     for (size_t i = 0; w.listeners != NULL && i < cfg->nlisteners; i++)

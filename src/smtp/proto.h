@@ -69,7 +69,8 @@ struct proto_command {
 enum proto_cmd_status proto_parse_command(const char *line, size_t len, struct proto_command *cmd);
 
 /* RFC 5321 §4.1.1.1: the EHLO/HELO argument is a domain or an address literal. Returns false
- * for an empty argument, spaces inside, control bytes (A10) or bytes >= 0x80. */
+ * for an empty argument, spaces inside, control bytes (A10) or bytes >= 0x80, and for
+ * anything that is neither (checked by addr_check_domain: "my_pc" or "mx.example." fail). */
 bool proto_check_helo(const char *arg, size_t len);
 
 /* ---- MAIL and RCPT ---- */

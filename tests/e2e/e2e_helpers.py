@@ -456,3 +456,76 @@ def proc_status(pid, key):
             if ln.startswith(key + ":"):
                 return int(ln.split()[1])
     raise KeyError(key)
+
+
+class BioTls:
+    """TLS client over memory BIOs on a connected socket, with the sendall/recv interface
+    Client uses, so that a test can put exact TLS records (a close_notify) and then raw
+    bytes on the wire."""
+
+    def __init__(self, sock):
+        self.raw = sock
+        self.inc = ssl.MemoryBIO()
+        self.out = ssl.MemoryBIO()
+        self.obj = tls_client_context().wrap_bio(self.inc, self.out, server_side=False)
+
+    def _flush(self):
+        data = self.out.read()
+        if data:
+            self.raw.sendall(data)
+
+    def _pump(self):
+        chunk = self.raw.recv(65536)
+        if not chunk:
+            raise Closed("EOF during TLS")
+        self.inc.write(chunk)
+
+    def handshake(self):
+        while True:
+            try:
+                self.obj.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                self._flush()
+                self._pump()
+        self._flush()
+        return self
+
+    def sendall(self, data):
+        self.obj.write(data)
+        self._flush()
+
+    def recv(self, n):
+        while True:
+            try:
+                return self.obj.read(n)
+            except ssl.SSLWantReadError:
+                try:
+                    self._pump()
+                except Closed:
+                    return b""
+            except ssl.SSLZeroReturnError:
+                return b""
+
+    def close_notify(self):
+        """Send our close_notify without waiting for the peer's."""
+        try:
+            self.obj.unwrap()
+        except (ssl.SSLWantReadError, ssl.SSLError):
+            pass
+        self._flush()
+
+    def settimeout(self, t):
+        self.raw.settimeout(t)
+
+    def setsockopt(self, *a):
+        self.raw.setsockopt(*a)
+
+    def close(self):
+        self.raw.close()
+
+
+def tcp_state(sock):
+    """The kernel's TCP state of a socket (1 = ESTABLISHED, 7 = CLOSE, 8 = CLOSE_WAIT)."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 8)
+    return info[0]

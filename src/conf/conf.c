@@ -129,6 +129,9 @@ static const struct conf_rule conf_rules_limits[] = {
     {"sessions-per-ip", CONF_KIND_COUNT, CONF_AT(limits.sessions_per_ip), 1, CONF_COUNT_MAX, NULL},
     {"errors", CONF_KIND_COUNT, CONF_AT(limits.errors), 1, CONF_COUNT_MAX, NULL},
     {"junk", CONF_KIND_COUNT, CONF_AT(limits.junk), 1, CONF_COUNT_MAX, NULL},
+    {"connection-rate", CONF_KIND_COUNT, CONF_AT(limits.connection_rate), 0, CONF_COUNT_MAX, NULL},
+    {"tls-rate", CONF_KIND_COUNT, CONF_AT(limits.tls_rate), 0, CONF_COUNT_MAX, NULL},
+    {"spool-min-free", CONF_KIND_SIZE64, CONF_AT(limits.spool_min_free), 0, 1024 * CONF_G, NULL},
 };
 
 static const struct conf_rule conf_rules_timeouts[] = {

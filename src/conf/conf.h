@@ -25,8 +25,8 @@ enum conf_bare_mode {
 struct conf_listener {
     char *name;               /* "smtp", "submission", "submissions", or any label */
     char *address;            /* "127.0.0.1:2525", "[::1]:25", "*:25" */
-    enum conf_tls_mode tls;
-    enum conf_auth_mode auth;
+    enum conf_tls_mode tls;   /* default none; anything else needs tls_certificate */
+    enum conf_auth_mode auth; /* default none */
 };
 
 struct conf_limits {
@@ -41,6 +41,12 @@ struct conf_limits {
     unsigned sessions_per_ip;    /* per client address per worker; default 50 */
     unsigned errors;             /* protocol errors before 421 4.7.0 and close; default 20 */
     unsigned junk;               /* NOOP/RSET/VRFY/HELP... without a message; default 100 */
+    unsigned connection_rate;    /* new sessions per client address per minute per worker
+                                    (H8); 0 = unlimited, the default */
+    unsigned tls_rate;           /* new TLS handshakes per client address per minute per worker
+                                    (F7); 0 = unlimited, the default */
+    uint64_t spool_min_free;     /* octets the spool filesystem must keep free, else MAIL gets
+                                    452 4.3.1 (I7); 0 = no check, the default */
 };
 
 struct conf_timeouts {              /* all in milliseconds */
@@ -63,7 +69,7 @@ struct config {
     bool tls_self_signed;           /* create a self-signed pair at the paths when missing */
     char *mailboxes_file;           /* directory: one mailbox per line; NULL = none */
     char *aliases_file;             /* directory: "alias: target, target"; NULL = none */
-    enum conf_bare_mode bare_newlines;
+    enum conf_bare_mode bare_newlines; /* default reject */
     struct conf_listener *listeners;
     size_t nlisteners;
     char **domains;                 /* local domains, lower case */
@@ -82,9 +88,10 @@ struct config {
 #define CONF_DOMAINS_MAX 10000
 
 struct conf_errors {
-    size_t n;                       /* errors stored (at most CONF_ERRORS_MAX) */
+    size_t n;                       /* errors stored (at most CONF_ERRORS_MAX; when full, the
+                                       last says "too many errors" and parsing stopped there) */
     struct {
-        unsigned line;              /* 1-based line number */
+        unsigned line;              /* 1-based line number; 0 = the file as a whole */
         char msg[200];
     } e[CONF_ERRORS_MAX];
 };

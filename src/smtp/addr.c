@@ -5,10 +5,10 @@
  *
  * Invariants: pure (no I/O, no globals, no allocation); never reads past s[len - 1] and
  * never writes past the fixed arrays of struct addr_path; every field of *out is
- * NUL-terminated whatever the result. Only bytes the grammar names are accepted, so a
- * NUL, CR, LF or other control byte anywhere in the path is a syntax error. Bytes >= 0x80
- * are accepted only as well-formed UTF-8 (RFC 3629) in the local part and in domain
- * labels, and only with ADDR_ALLOW_UTF8 (RFC 6531 §3.3).
+ * NUL-terminated whatever the result (all empty unless ADDR_OK). Only bytes the grammar
+ * names are accepted, so a NUL, CR, LF or other control byte anywhere in the path is a
+ * syntax error. Bytes >= 0x80 are accepted only with ADDR_ALLOW_UTF8 (RFC 6531 §3.3), only
+ * in the local part and in domain labels, and only as well-formed UTF-8 (RFC 3629).
  *
  * Implements: Path, A-d-l (the obsolete source route, RFC 5321 §4.1.2 and §C: parsed,
  * checked, then dropped), Mailbox, Dot-string, Quoted-string, Domain, address-literal
@@ -90,15 +90,16 @@ static size_t addr_utf8_len(const unsigned char *s, size_t n)
     return need;
 }
 
-/* Judge the byte >= 0x80 at s[i]: on ADDR_OK, *step is the length of its sequence. */
+/* Judge the byte >= 0x80 at s[i]: on ADDR_OK, *step is the length of its sequence.
+ * Undeclared 8-bit is refused first, well-formed or not (RFC 6531 §3.4: 553 5.6.7). */
 static enum addr_result addr_take_utf8(const unsigned char *s, size_t len, size_t i,
                                        unsigned flags, size_t *step)
 {
+    if (!(flags & ADDR_ALLOW_UTF8))
+        return ADDR_ERR_NEED_SMTPUTF8;
     size_t k = addr_utf8_len(s + i, len - i);
     if (k == 0)
         return ADDR_ERR_BAD_UTF8;
-    if (!(flags & ADDR_ALLOW_UTF8))
-        return ADDR_ERR_NEED_SMTPUTF8;
     *step = k;
     return ADDR_OK;
 }

@@ -19,8 +19,10 @@ enum addr_result {
     ADDR_ERR_LOCAL_TOO_LONG,   /* local part over ADDR_LOCAL_MAX octets */
     ADDR_ERR_DOMAIN_TOO_LONG,  /* domain over ADDR_DOMAIN_MAX octets */
     ADDR_ERR_PATH_TOO_LONG,    /* whole path over ADDR_PATH_MAX octets */
-    ADDR_ERR_NEED_SMTPUTF8,    /* a byte >= 0x80 without ADDR_ALLOW_UTF8 (RFC 6531 §3.4) */
-    ADDR_ERR_BAD_UTF8,         /* bytes >= 0x80 that are not well-formed UTF-8 */
+    ADDR_ERR_NEED_SMTPUTF8,    /* a byte >= 0x80 without ADDR_ALLOW_UTF8 (RFC 6531 §3.4),
+                                  well-formed or not */
+    ADDR_ERR_BAD_UTF8,         /* with ADDR_ALLOW_UTF8: bytes >= 0x80 that are not
+                                  well-formed UTF-8 */
 };
 
 struct addr_path {

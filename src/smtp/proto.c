@@ -169,7 +169,9 @@ static bool proto_is_value_byte(unsigned char c)
 }
 
 /* Split "k[=v] k[=v] ..." and check the grammar of each; duplicates and too many are
- * syntax errors too (B5), so a caller sees every parameter at most once. */
+ * syntax errors too (B5), so a caller sees every parameter at most once. An empty value
+ * ("SIZE=") is let through so that it gets the error of its keyword ("Bad message size
+ * syntax"); each keyword's parser refuses it. */
 static enum proto_arg_status proto_split_params(const char *s, size_t len, struct proto_param *p,
                                                 size_t *count)
 {
@@ -199,8 +201,6 @@ static enum proto_arg_status proto_split_params(const char *s, size_t len, struc
             size_t v = i;
             while (i < len && proto_is_value_byte(u[i]))
                 i++;
-            if (i == v)
-                return PROTO_ARG_PARAM_SYNTAX;
             p[n].val = s + v;
             p[n].vallen = i - v;
         }
@@ -244,7 +244,7 @@ static bool proto_decode_xtext(const struct proto_param *p, char *out, size_t ou
                                bool ascii_only)
 {
     size_t n;
-    if (!xtext_decode(p->val, p->vallen, out, outcap, &n))
+    if (p->vallen == 0 || !xtext_decode(p->val, p->vallen, out, outcap, &n))
         return false;
     for (size_t i = 0; ascii_only && i < n; i++) {
         if ((unsigned char)out[i] >= 0x80) {
@@ -362,6 +362,23 @@ static enum proto_arg_status proto_parse_path_arg(const char *arg, size_t len, c
     return PROTO_ARG_OK;
 }
 
+/* True when a space-separated word of arg is "SMTPUTF8". Used only to choose the error
+ * for a MAIL path that is not even well-formed UTF-8, whose end cannot be found. */
+static bool proto_mentions_smtputf8(const char *arg, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        while (i < len && arg[i] == ' ')
+            i++;
+        size_t k = i;
+        while (i < len && arg[i] != ' ')
+            i++;
+        if (proto_ieq(arg + k, i - k, "SMTPUTF8"))
+            return true;
+    }
+    return false;
+}
+
 enum proto_arg_status proto_parse_mail(const char *arg, size_t len, uint64_t max_size,
                                        struct proto_mail *out)
 {
@@ -373,6 +390,8 @@ enum proto_arg_status proto_parse_mail(const char *arg, size_t len, uint64_t max
     /* UTF-8 is judged after the parameters, because SMTPUTF8 follows the path (RFC 6531 §3.4). */
     enum proto_arg_status st = proto_parse_path_arg(arg, len, "FROM:", ADDR_ALLOW_NULL | ADDR_ALLOW_UTF8,
                                                     &out->path, &params, &paramlen);
+    if (st == PROTO_ARG_BAD_UTF8 && !proto_mentions_smtputf8(arg, len))
+        return PROTO_ARG_NEED_SMTPUTF8; /* as for RCPT: undeclared 8-bit is refused first */
     if (st != PROTO_ARG_OK)
         return st;
     st = proto_split_params(params, paramlen, p, &n);

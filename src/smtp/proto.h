@@ -111,7 +111,7 @@ enum proto_arg_status {
     PROTO_ARG_BAD_PATH,        /* the path itself is malformed: 501 5.1.7 (MAIL) / 501 5.1.3 (RCPT) */
     PROTO_ARG_PATH_TOO_LONG,   /* a length limit of §4.5.3.1 was exceeded: 501 5.1.3/5.1.7 */
     PROTO_ARG_NEED_SMTPUTF8,   /* 8-bit address without SMTPUTF8: 553 5.6.7 */
-    PROTO_ARG_BAD_UTF8,        /* malformed UTF-8: 501 5.6.7 */
+    PROTO_ARG_BAD_UTF8,        /* malformed UTF-8 after SMTPUTF8 was declared: 501 5.6.7 */
     PROTO_ARG_PARAM_SYNTAX,    /* "KEY=VALUE" malformed, duplicate, too many: 501 5.5.4 */
     PROTO_ARG_PARAM_UNKNOWN,   /* a parameter we do not support: 555 5.5.4 */
     PROTO_ARG_SIZE_SYNTAX,     /* SIZE= not a decimal number or overflows: 501 5.5.4 */

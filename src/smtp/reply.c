@@ -67,6 +67,7 @@ static const struct reply_entry reply_table[REPLY_COUNT] = {
     [REPLY_EXPN_DISABLED] = {502, "5.5.1", "EXPN command is disabled"},
     [REPLY_AUTH_UNAVAILABLE] = {502, "5.5.1", "Error: authentication not enabled"},
     [REPLY_TLS_UNAVAILABLE] = {454, "4.7.0", "TLS not available due to local problem"},
+    [REPLY_TLS_RATE] = {454, "4.7.0", "Error: too many new TLS sessions from {}"},
     [REPLY_TLS_ACTIVE] = {554, "5.5.1", "Error: TLS already active"},
     [REPLY_TLS_REQUIRED] = {530, "5.7.0", "Must issue a STARTTLS command first"},
     [REPLY_SYNC_ERROR] = {554, "5.5.0", "Error: SMTP protocol synchronization"},

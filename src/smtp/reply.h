@@ -65,6 +65,7 @@ enum reply_id {
     REPLY_AUTH_UNAVAILABLE,
     REPLY_TLS_UNAVAILABLE,
     REPLY_TLS_ACTIVE,
+    REPLY_TLS_RATE,
     REPLY_TLS_REQUIRED,
     REPLY_SYNC_ERROR,        /* closes */
     REPLY_FOREIGN_PROTOCOL,  /* closes */

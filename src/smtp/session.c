@@ -438,6 +438,10 @@ void session_start(struct session *s, int fd)
             session_free(s);
             return;
         }
+        if (!session_server_tls_allowed(s)) {
+            session_free(s);
+            return;
+        }
         session_tls_start(s);
         return;
     }

@@ -146,6 +146,10 @@ static void cmd_mail(struct session *s, const struct proto_command *cmd)
         session_reply(s, REPLY_TLS_REQUIRED, NULL);
         return;
     }
+    if (!session_server_spool_ok(s->srv)) {
+        session_reply(s, REPLY_STORAGE_FULL, NULL);
+        return;
+    }
     if (s->messages >= cfg->limits.messages) {
         session_reply(s, REPLY_TOO_MANY_MESSAGES, NULL);
         session_close(s);
@@ -402,6 +406,10 @@ static void cmd_starttls(struct session *s, const struct proto_command *cmd)
         return;
     }
     (void)cmd;
+    if (!session_server_tls_allowed(s)) {
+        session_reply(s, REPLY_TLS_RATE, s->addr);
+        return;
+    }
     /* RFC 3207 §4.2: anything the client pipelined after STARTTLS is plaintext that must not
      * be acted on inside TLS (CVE-2011-0411, F1). */
     struct evbuffer *in = bufferevent_get_input(s->bev);

@@ -77,6 +77,9 @@ struct session_server {
     size_t nslots, nfree, count;
     uint64_t next_seq;
     struct ip_count **ip_buckets;
+    int64_t ip_swept_minute;        /* last minute the rate entries were swept */
+    int64_t spool_checked;          /* second of the last free-space check of the spool */
+    bool spool_low;                 /* its answer: below limits.spool_min_free */
     bool shutting_down;
     unsigned char *scratch;         /* body reader output, shared: one loop, one user at a time */
 };
@@ -102,6 +105,10 @@ void session_start(struct session *s, int fd);
 
 /* session_server.c: give back the session's id and its share of the limits. */
 void session_server_release(struct session *s);
+/* Counts a new TLS handshake of the client; false past limits.tls_rate (F7). */
+bool session_server_tls_allowed(struct session *s);
+/* False while the spool has less than limits.spool_min_free free (I7); checked once a second. */
+bool session_server_spool_ok(struct session_server *srv);
 
 /* session_cmd.c */
 void session_command(struct session *s, const char *line, size_t len);

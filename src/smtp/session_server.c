@@ -6,6 +6,8 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <sys/statvfs.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -14,10 +16,15 @@
 
 #define IP_BUCKETS 4096
 
+/* One client address: its open sessions, and its new sessions and TLS handshakes in the
+ * current minute. An entry lives while it has sessions or counts for the current minute. */
 struct ip_count {
     struct ip_count *next;
     char addr[48];
-    unsigned n;
+    unsigned n;                     /* open sessions */
+    int64_t minute;                 /* the minute the two rate counters below belong to */
+    unsigned connects;              /* sessions started in that minute */
+    unsigned handshakes;            /* TLS handshakes started in that minute */
 };
 
 /* ---- server: registry and connection counts ---- */
@@ -118,6 +125,79 @@ static struct ip_count **session_ip_bucket(struct session_server *srv, const cha
     return pp;
 }
 
+static int64_t session_minute(void)
+{
+    return (int64_t)time(NULL) / 60;
+}
+
+/* Rolls an entry's rate counters over to the current minute. */
+static void session_ip_roll(struct ip_count *ip, int64_t minute)
+{
+    if (ip->minute != minute) {
+        ip->minute = minute;
+        ip->connects = 0;
+        ip->handshakes = 0;
+    }
+}
+
+/* Drops entries that hold no session and no count for the current minute, once a minute, so
+ * a scan from many addresses (H1) cannot grow the table without bound. */
+static void session_ip_sweep(struct session_server *srv, int64_t minute)
+{
+    if (srv->ip_swept_minute == minute)
+        return;
+    srv->ip_swept_minute = minute;
+    for (size_t i = 0; i < IP_BUCKETS; i++) {
+        struct ip_count **pp = &srv->ip_buckets[i];
+        while (*pp != NULL) {
+            if ((*pp)->n == 0 && (*pp)->minute != minute) {
+                struct ip_count *dead = *pp;
+                *pp = dead->next;
+                free(dead);
+            } else {
+                pp = &(*pp)->next;
+            }
+        }
+    }
+}
+
+bool session_server_tls_allowed(struct session *s)
+{
+    unsigned limit = s->srv->cfg->limits.tls_rate;
+    struct ip_count *ip = *session_ip_bucket(s->srv, s->addr);
+
+    if (limit == 0 || ip == NULL)
+        return true;
+    session_ip_roll(ip, session_minute());
+    if (ip->handshakes >= limit) {
+        log_event("refused", "session=%016llx client=%s reason=tls-rate limit=%u",
+                  (unsigned long long)s->id, s->addr, limit);
+        return false;
+    }
+    ip->handshakes++;
+    return true;
+}
+
+bool session_server_spool_ok(struct session_server *srv)
+{
+    uint64_t min_free = srv->cfg->limits.spool_min_free;
+    int64_t now = (int64_t)time(NULL);
+    struct statvfs sv;
+
+    if (min_free == 0)
+        return true;
+    if (srv->spool_checked != now) {
+        srv->spool_checked = now;
+        srv->spool_low = statvfs(srv->cfg->spool, &sv) == 0 &&
+                         (uint64_t)sv.f_bavail * sv.f_frsize < min_free;
+        if (srv->spool_low)
+            log_event("spool_low", "spool=%s free=%llu min=%llu", srv->cfg->spool,
+                      (unsigned long long)sv.f_bavail * sv.f_frsize,
+                      (unsigned long long)min_free);
+    }
+    return !srv->spool_low;
+}
+
 /* ---- accept and shutdown ---- */
 
 static void session_refuse(int fd, enum reply_id id, const char *arg)
@@ -150,10 +230,28 @@ void session_accept(struct session_server *srv, const struct conf_listener *l, i
         session_refuse(fd, REPLY_TOO_MANY_SESSIONS, NULL);
         return;
     }
+    int64_t minute = session_minute();
+    session_ip_sweep(srv, minute);
     struct ip_count **pp = session_ip_bucket(srv, addr);
-    if (*pp != NULL && (*pp)->n >= cfg->limits.sessions_per_ip) {
+    if (*pp == NULL) {
+        *pp = calloc(1, sizeof **pp);
+        if (*pp == NULL) {
+            session_refuse(fd, REPLY_TOO_MANY_SESSIONS, NULL);
+            return;
+        }
+        memcpy((*pp)->addr, addr, sizeof addr);
+    }
+    struct ip_count *ip = *pp;
+    session_ip_roll(ip, minute);
+    if (ip->n >= cfg->limits.sessions_per_ip) {
         log_event("refused", "client=%s reason=sessions-per-ip limit=%u", addr,
                   cfg->limits.sessions_per_ip);
+        session_refuse(fd, REPLY_TOO_MANY_FROM_IP, addr);
+        return;
+    }
+    if (cfg->limits.connection_rate > 0 && ip->connects >= cfg->limits.connection_rate) {
+        log_event("refused", "client=%s reason=connection-rate limit=%u", addr,
+                  cfg->limits.connection_rate);
         session_refuse(fd, REPLY_TOO_MANY_FROM_IP, addr);
         return;
     }
@@ -164,13 +262,8 @@ void session_accept(struct session_server *srv, const struct conf_listener *l, i
         session_refuse(fd, REPLY_TOO_MANY_SESSIONS, NULL);
         return;
     }
-    if (*pp == NULL) {
-        *pp = calloc(1, sizeof **pp);
-        if (*pp != NULL)
-            memcpy((*pp)->addr, addr, sizeof addr);
-    }
-    if (*pp != NULL)
-        (*pp)->n++;
+    ip->n++;
+    ip->connects++;
     s->srv = srv;
     s->listener = l;
     memcpy(s->addr, addr, sizeof addr);
@@ -183,7 +276,8 @@ void session_server_release(struct session *s)
     struct ip_count **pp = session_ip_bucket(srv, s->addr);
     size_t slot = s->id & ((1u << SESSION_SLOT_BITS) - 1);
 
-    if (*pp != NULL && --(*pp)->n == 0) {
+    /* The entry stays while its rate counters matter; the sweep frees it later. */
+    if (*pp != NULL && --(*pp)->n == 0 && (*pp)->minute != session_minute()) {
         struct ip_count *dead = *pp;
         *pp = dead->next;
         free(dead);

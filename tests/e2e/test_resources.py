@@ -2,13 +2,10 @@
 daemon bounds what one client can take (connections, time, memory, file descriptors,
 messages), frees what a client leaves behind, and keeps serving everyone else."""
 
-import errno
-import os
 import select
 import socket
 import ssl
 import time
-import uuid
 
 import pytest
 
@@ -17,11 +14,6 @@ from e2e_helpers import (BioTls, Client, Closed, Daemon, proc_status, send_messa
 
 TIMEOUT_421 = "421 4.4.2 Error: timeout exceeded"
 BODY = b"Subject: resources\r\n\r\nbody\r\n"
-
-
-def greet(port, **kw):
-    c = Client(port, **kw)
-    return c
 
 
 # ---- H1: connection limits ---------------------------------------------------------------
@@ -239,8 +231,8 @@ def test_H5_client_never_reads_closed_by_write_timeout(make_daemon):
 # ---- H6: file descriptor exhaustion ------------------------------------------------------
 
 def test_H6_fd_exhaustion_no_spin_and_recovers(make_daemon):
-    d = make_daemon(start=False, wrapper=["prlimit", "--nofile=64:64"])
-    d.start()
+    d = make_daemon("limits { sessions 1000; sessions-per-ip 1000 }",
+                    wrapper=["prlimit", "--nofile=64:64"])
     socks = []
     try:
         for _ in range(100):

@@ -191,6 +191,10 @@ class Transcript:
                 if len(words) > 2 or (len(words) == 2 and words[1] != "plain"):
                     raise ParseError(f"line {n}: CONNECT: [listener] [plain]")
                 data = words
+            elif op == "CLOSED":
+                if arg not in ("", "any"):
+                    raise ParseError(f"line {n}: CLOSED: takes nothing or any")
+                data = arg == "any"
             elif arg:
                 raise ParseError(f"line {n}: {op}: takes no argument")
             self.steps.append(Step(n, op, count, data, line))
@@ -721,9 +725,14 @@ class Run:
         if c.closed:
             raise Fail(st.lineno, "CLOSED: on a connection the test closed")
         deadline = time.monotonic() + CLOSE_TIMEOUT
-        while not c.eof and not c.buf:
+        while not c.eof and (st.arg or not c.buf):
+            if st.arg:
+                c.buf.clear()
             if not c.fill(deadline):
                 break
+        if st.arg and c.buf:
+            c.note(f"-- discarded before the close: {show(bytes(c.buf))}")
+            c.buf.clear()
         if c.buf:
             raise Fail(st.lineno, "expected the connection to close, got more data",
                        got=bytes(c.buf))

@@ -184,7 +184,7 @@ static const struct path_case path_cases[] = {
     ERR("A6_utf8_domain_undeclared", "<u@b\xc3\xbc" "cher.de>", 0, ADDR_ERR_NEED_SMTPUTF8),
     ERR("A6_utf8_quoted_undeclared", "<\"\xc3\xb6\"@x>", 0, ADDR_ERR_NEED_SMTPUTF8),
     ERR("A6_utf8_route_undeclared", "<@b\xc3\xbc:u@x>", 0, ADDR_ERR_NEED_SMTPUTF8),
-    ERR("A6_latin1_undeclared", "<j\xf6" "e@x>", 0, ADDR_ERR_BAD_UTF8),
+    ERR("A6_latin1_undeclared", "<j\xf6" "e@x>", 0, ADDR_ERR_NEED_SMTPUTF8),
     OK("rfc6531_utf8_local", "<j\xc3\xb6" "e@x>", U, "j\xc3\xb6" "e@x", "j\xc3\xb6" "e", "x", F_UTF8),
     OK("rfc6531_utf8_domain_lower_ascii_only", "<u@B\xc3\x9c" "CHER.de>", U,
        "u@B\xc3\x9c" "CHER.de", "u", "b\xc3\x9c" "cher.de", F_UTF8),
@@ -206,7 +206,9 @@ static const struct path_case path_cases[] = {
     ERR("bad_utf8_truncated", "<a\xc3", U, ADDR_ERR_BAD_UTF8),
     ERR("bad_utf8_truncated_before_at", "<a\xe2\x82@x>", U, ADDR_ERR_BAD_UTF8),
     ERR("bad_utf8_in_domain", "<u@x\xff>", U, ADDR_ERR_BAD_UTF8),
-    ERR("bad_utf8_undeclared_too", "<a\xed\xa0\x80@x>", 0, ADDR_ERR_BAD_UTF8),
+    ERR("A6_bad_utf8_undeclared_needs_smtputf8_first", "<a\xed\xa0\x80@x>", 0,
+        ADDR_ERR_NEED_SMTPUTF8),
+    ERR("A6_ff_fe_undeclared", "<a\xff\xfe@x>", 0, ADDR_ERR_NEED_SMTPUTF8),
 
     /* B1: shell metacharacters are literal bytes; the unquoted ones are not atext */
     ERR("B1_semicolons", "<;sleep 66;>", 0, ADDR_ERR_SYNTAX),

@@ -45,6 +45,9 @@ enum field {
     F_SESSIONS_PER_IP,
     F_ERRORS,
     F_JUNK,
+    F_CONNECTION_RATE,
+    F_TLS_RATE,
+    F_SPOOL_MIN_FREE,
     F_GREETING_DELAY,
     F_COMMAND,
     F_COMMAND_DEADLINE,
@@ -103,6 +106,12 @@ static uint64_t get_num(const struct config *c, enum field f)
         return c->limits.errors;
     case F_JUNK:
         return c->limits.junk;
+    case F_CONNECTION_RATE:
+        return c->limits.connection_rate;
+    case F_TLS_RATE:
+        return c->limits.tls_rate;
+    case F_SPOOL_MIN_FREE:
+        return c->limits.spool_min_free;
     case F_GREETING_DELAY:
         return c->timeouts.greeting_delay;
     case F_COMMAND:
@@ -200,6 +209,9 @@ static const struct {
     {F_SESSIONS_PER_IP, 50},
     {F_ERRORS, 20},
     {F_JUNK, 100},
+    {F_CONNECTION_RATE, 0},
+    {F_TLS_RATE, 0},
+    {F_SPOOL_MIN_FREE, 0},
     {F_GREETING_DELAY, 0},
     {F_COMMAND, 5 * MIN},
     {F_COMMAND_DEADLINE, 1 * MIN},
@@ -281,6 +293,10 @@ static const struct {
     {"limits { sessions-per-ip 3 }", F_SESSIONS_PER_IP, 3},
     {"limits { errors 5 }", F_ERRORS, 5},
     {"limits { junk 0100 }", F_JUNK, 100},
+    {"limits { connection-rate 60 }", F_CONNECTION_RATE, 60},
+    {"limits { connection-rate 0 }", F_CONNECTION_RATE, 0},
+    {"limits { tls-rate 30 }", F_TLS_RATE, 30},
+    {"limits { spool-min-free 100M }", F_SPOOL_MIN_FREE, 100 * M},
     /* durations: ms, s, m, h, d; a plain number is seconds */
     {"timeouts { greeting-delay 0 }", F_GREETING_DELAY, 0},
     {"timeouts { greeting-delay 6s }", F_GREETING_DELAY, 6 * SEC},
@@ -495,6 +511,9 @@ static const struct {
     {"command-line below 512 (RFC 5321 §4.5.3.1.4)", LISTENER "limits { command-line 511 }\n", 0, 2,
      "'command-line' 511 is out of range (512 to 64K)", 1},
     {"command-line absurd", LISTENER "limits { command-line 1M }\n", 0, 2, "out of range", 1},
+    {"connection-rate absurd", LISTENER "limits { connection-rate 20000000 }\n", 0, 2,
+     "out of range", 1},
+    {"spool-min-free negative", LISTENER "limits { spool-min-free -1 }\n", 0, 2, "", 1},
     {"data-line below 1000 (RFC 5321 §4.5.3.1.6)", LISTENER "limits { data-line 999 }\n", 0, 2,
      "'data-line' 999 is out of range (1000 to 1M)", 1},
     {"recipients zero", LISTENER "limits { recipients 0 }\n", 0, 2, "out of range (1 to", 1},

@@ -61,8 +61,8 @@ static void fuzz_rcpt(const char *arg, size_t len, bool utf8)
     check(!r.path.is_null);
     check(!r.path.utf8 || utf8);
     check(r.notify == 0 || r.notify == PROTO_NOTIFY_NEVER ||
-          (r.notify & ~(unsigned)(PROTO_NOTIFY_SUCCESS | PROTO_NOTIFY_FAILURE | PROTO_NOTIFY_DELAY)) ==
-              0);
+          (r.notify &
+           ~(unsigned)(PROTO_NOTIFY_SUCCESS | PROTO_NOTIFY_FAILURE | PROTO_NOTIFY_DELAY)) == 0);
     check(r.orcpt[0] == '\0' || strchr(r.orcpt, ';') != NULL);
 }
 

@@ -1,13 +1,19 @@
-/* store: the durable queue on disk and its group commit (DESIGN §4, doc/QUEUE.md).
- * Called by the master (queue_store_prepare), by each worker's sessions (begin, write,
- * commit, abort) on their event loop, and by the queue manager (queue_file_read).
+/* store: the durable queue on disk, its write-ahead log and group commit (DESIGN §4,
+ * doc/QUEUE.md). Called by the master (queue_store_prepare, which also recovers the log),
+ * by each worker's sessions (begin, write, commit, abort) on their event loop, and by the
+ * queue manager (queue_file_read).
  * Invariants:
- * - a message lives in incoming/<id> until its data, the rename into queue/<id> and the
- *   queue/ directory entry are all on stable storage; only then does its callback get
- *   error 0. Any failure on the way unlinks the file and reports the errno: a failed sync
- *   is never retried and then claimed (HOSTILE-INPUTS I8);
- * - one sync thread per store runs rounds: everything queued when a round starts is made
- *   durable by one syncfs(2), renamed, and covered by one fsync of queue/ (group commit);
+ * - a message is acknowledged (callback with error 0) only once its whole file is in the
+ *   store's log segment wal/<pid>-<seq> as a record and that segment has been fdatasynced;
+ *   any failure on the way unlinks the file and reports the errno: a failed sync is never
+ *   retried and then claimed (HOSTILE-INPUTS I8);
+ * - one sync thread per store runs rounds: everything queued when a round starts is
+ *   appended to the log and covered by one fdatasync (group commit);
+ * - a file appears in queue/ only through a checkpoint: syncfs(2), rename from incoming/,
+ *   fsync of queue/; only then are the log segments unlinked. So every file in queue/ is
+ *   complete and durable, and an acknowledged message is always in queue/ or in a segment;
+ * - a failed checkpoint keeps every acknowledged message in the log and is retried by
+ *   rewriting the files from their records, never by syncing again;
  * - callbacks run on the event loop thread only, never from inside queue_msg_commit;
  * - a file is trusted by queue_file_read only when every length agrees with the file size
  *   and the end record's CRC-32 matches (I10). */
@@ -21,13 +27,17 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <zlib.h>
+
+#include "queue/wal.h"
 
 #define STORE_MAGIC "SLUICEQF"
 #define STORE_VERSION 1u
@@ -39,19 +49,33 @@
 #define STORE_BUF (64 * 1024)
 #define STORE_CRASH_EXIT 137
 
+/* A round's records go to the log through this buffer: one pwrite per 256 KiB. */
+#define STORE_ROUND_BUF (256 * 1024)
+/* Checkpoint when acknowledged messages wait and one of these is reached (doc/QUEUE.md). */
+#define STORE_CKPT_INTERVAL_NS 200000000L
+#define STORE_CKPT_MAX_ACKED 1000
+#define STORE_SEGMENT_MAX ((off_t)64 * 1024 * 1024)
+#define STORE_CKPT_RETRY_NS 1000000000L
+/* A segment name taken by a dead worker whose pid we reuse is skipped, this many times. */
+#define STORE_SEG_TRIES 1000
+#define STORE_SEG_NAME 48
+
 enum store_fault {
     STORE_FAULT_NONE,
     STORE_FAULT_SYNC_EIO,
     STORE_FAULT_WRITE_ENOSPC,
     STORE_FAULT_CRASH_BEFORE_RENAME,
     STORE_FAULT_CRASH_AFTER_RENAME,
+    STORE_FAULT_CRASH_IN_CHECKPOINT,
+    STORE_FAULT_CHECKPOINT_EIO,
+    STORE_FAULT_CHECKPOINT_EIO_ONCE,
 };
 
 struct queue_msg {
     struct queue_store *qs;
     struct queue_msg *next; /* in the pending or done list */
     char id[ID_LEN + 1];
-    int fd;             /* open until its round is over (see store_sync_round) */
+    int fd;             /* read and write; open until its round is over */
     uint64_t seq;       /* creation order within the store */
     unsigned char *buf; /* STORE_BUF bytes not yet written; NULL after commit */
     size_t buflen;
@@ -59,21 +83,59 @@ struct queue_msg {
     uint64_t body_len;  /* message bytes written so far */
     uLong crc_head;     /* CRC-32 of the header and envelope record */
     uLong crc_body;     /* CRC-32 of the message bytes alone */
+    uint64_t file_len;  /* the whole file, set at commit */
+    uint32_t file_crc;  /* CRC-32 of the whole file, set at commit */
+    off_t wal_off;      /* where its record starts in the current segment */
     int error;          /* first errno; sticky */
-    bool in_queue;      /* renamed into queue/ */
     queue_commit_cb cb;
     uint64_t cookie;
     void *arg;
 };
 
+/* A log segment of this store that still holds records of acknowledged messages (or is
+ * the current one). */
+struct store_seg {
+    uint64_t seq;
+    int fd;
+    size_t nacked; /* acknowledged records in it not yet checkpointed */
+};
+
+/* An acknowledged message waiting for the checkpoint. */
+struct store_ack {
+    char id[ID_LEN + 1];
+    size_t seg; /* index in segs */
+    off_t off;  /* its record */
+};
+
 struct queue_store {
     int incoming_fd; /* directory fds */
     int queue_fd;
+    int wal_fd;
     int wake_fd; /* eventfd: the sync thread tells the loop a round is done */
     struct event *wake_ev;
     enum store_fault fault;
     uint64_t next_seq; /* loop thread only */
+    pid_t pid;
     pthread_t thread;
+
+    /* Sync thread only (and queue_store_close after the join). */
+    struct store_seg *segs; /* the current segment, when live, is the last */
+    size_t nsegs, segs_cap;
+    bool cur_live;   /* segs[nsegs - 1] takes appends */
+    bool cur_synced; /* and its directory entry is durable */
+    uint64_t next_wal_seq;
+    off_t wal_off;        /* end of the records written to the current segment */
+    unsigned char *rbuf;  /* STORE_ROUND_BUF bytes that go at wal_off */
+    size_t rlen;
+    struct store_ack *acks; /* acknowledged, not yet in queue/ */
+    size_t nacks, acks_cap;
+    int ck_fd;       /* the oldest acknowledged message's fd: syncfs reports errors since */
+    uint64_t ck_seq; /* it was opened, so none that hit a later file can be missed */
+    struct timespec last_ckpt;
+    struct timespec retry_at;
+    bool ckpt_failed; /* the files in incoming/ are no longer trusted: rewrite from the log */
+    uint64_t ckpt_attempts_failed;
+
     pthread_mutex_t mu; /* guards everything below */
     pthread_cond_t cv;
     struct queue_msg *pending; /* committed, waiting for the next round */

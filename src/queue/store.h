@@ -1,8 +1,10 @@
 /* store: the durable queue on disk (DESIGN §4, doc/QUEUE.md). A worker streams a message
  * into the store while it arrives and asks for a commit at the end of data; the commit is
- * done by a sync thread that covers every message finishing in the same moment with one
- * sync (group commit), and the answer comes back on the event loop. Nothing is reported
- * committed before the file and its directory entry are on stable storage. */
+ * done by a sync thread that appends every message finishing in the same moment to the
+ * worker's write-ahead log and covers them with one fdatasync (group commit), and the
+ * answer comes back on the event loop. Nothing is reported committed before the message's
+ * bytes are on stable storage in the log; a checkpoint later moves the messages into
+ * queue/, where every file is complete and durable. */
 #ifndef SLUICE_QUEUE_STORE_H
 #define SLUICE_QUEUE_STORE_H
 
@@ -17,9 +19,23 @@ struct queue_store;
 struct queue_msg;
 
 /* Master, before any worker starts: create the spool layout if missing, lock the spool
- * against a second instance (I11) and remove the leftovers of a crash (messages that were
- * never committed). Returns 0 or -1 with errno; *lock_fd keeps the lock while it is open. */
+ * against a second instance (I11), recover the messages acknowledged in the write-ahead
+ * log but not yet in queue/, and remove the leftovers of a crash (messages that were never
+ * committed). Returns 0 or -1 with errno; *lock_fd keeps the lock while it is open. */
 int queue_store_prepare(const char *spool, int *lock_fd);
+
+/* What recovery found in the write-ahead log, for the master to log. */
+struct queue_store_recovery {
+    uint64_t segments; /* log segment files read */
+    uint64_t records;  /* valid records in them */
+    uint64_t replayed; /* records written into queue/ because their id was missing there */
+    uint64_t present;  /* records whose id was already in queue/: left alone */
+    uint64_t torn;     /* segments that ended in a cut or invalid record (crash mid-append) */
+};
+
+/* queue_store_prepare, and the recovery counts in *out (filled in as far as recovery got,
+ * also on error). */
+int queue_store_prepare_recover(const char *spool, int *lock_fd, struct queue_store_recovery *out);
 
 /* Worker: open the store on its event loop and start the sync thread. NULL + errno (EINVAL
  * for an unknown SLUICE_FAULT value: see doc/QUEUE.md, fault injection). */
@@ -43,7 +59,8 @@ int queue_msg_write(struct queue_msg *m, const void *data, size_t len);
 void queue_msg_abort(struct queue_msg *m);
 
 /* Called on the event loop thread once the commit is durable (error 0) or has failed
- * (error = errno; nothing of the message is left on disk). cookie is the caller's: a
+ * (error = errno; the message is never delivered, except for the rare duplicate that
+ * doc/QUEUE.md describes under "round failed"). cookie is the caller's: a
  * session id, never a pointer, because the session may be gone by then. */
 typedef void (*queue_commit_cb)(int error, const char *id, uint64_t cookie, void *arg);
 
@@ -53,10 +70,12 @@ void queue_msg_commit(struct queue_msg *m, queue_commit_cb cb, uint64_t cookie, 
 
 /* Counters of one store, for tests and benchmarks (how well commits are grouped). */
 struct queue_store_stats {
-    uint64_t rounds;        /* sync rounds run: one syncfs and one directory fsync each */
+    uint64_t rounds;        /* commit rounds run: one append and one fdatasync of the log each */
     uint64_t committed;     /* commits reported durable */
     uint64_t failed;        /* commits reported with an error */
     uint64_t largest_round; /* most messages covered by a single round */
+    uint64_t checkpoints;   /* checkpoints that moved messages into queue/ */
+    uint64_t checkpoint_failures; /* failed checkpoint attempts (retried; nothing dropped) */
 };
 
 /* Loop thread: copy the counters into *out. */

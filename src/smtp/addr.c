@@ -92,8 +92,8 @@ static size_t addr_utf8_len(const unsigned char *s, size_t n)
 
 /* Judge the byte >= 0x80 at s[i]: on ADDR_OK, *step is the length of its sequence.
  * Undeclared 8-bit is refused first, well-formed or not (RFC 6531 §3.4: 553 5.6.7). */
-static enum addr_result addr_take_utf8(const unsigned char *s, size_t len, size_t i,
-                                       unsigned flags, size_t *step)
+static enum addr_result addr_take_utf8(const unsigned char *s, size_t len, size_t i, unsigned flags,
+                                       size_t *step)
 {
     if (!(flags & ADDR_ALLOW_UTF8))
         return ADDR_ERR_NEED_SMTPUTF8;

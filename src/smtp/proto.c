@@ -75,12 +75,10 @@ static const struct {
     const char *name;
     enum proto_verb verb;
 } proto_verbs[] = {
-    {"HELO", PROTO_VERB_HELO}, {"EHLO", PROTO_VERB_EHLO},
-    {"MAIL", PROTO_VERB_MAIL}, {"RCPT", PROTO_VERB_RCPT},
-    {"DATA", PROTO_VERB_DATA}, {"BDAT", PROTO_VERB_BDAT},
-    {"RSET", PROTO_VERB_RSET}, {"NOOP", PROTO_VERB_NOOP},
-    {"QUIT", PROTO_VERB_QUIT}, {"VRFY", PROTO_VERB_VRFY},
-    {"EXPN", PROTO_VERB_EXPN}, {"HELP", PROTO_VERB_HELP},
+    {"HELO", PROTO_VERB_HELO},         {"EHLO", PROTO_VERB_EHLO}, {"MAIL", PROTO_VERB_MAIL},
+    {"RCPT", PROTO_VERB_RCPT},         {"DATA", PROTO_VERB_DATA}, {"BDAT", PROTO_VERB_BDAT},
+    {"RSET", PROTO_VERB_RSET},         {"NOOP", PROTO_VERB_NOOP}, {"QUIT", PROTO_VERB_QUIT},
+    {"VRFY", PROTO_VERB_VRFY},         {"EXPN", PROTO_VERB_EXPN}, {"HELP", PROTO_VERB_HELP},
     {"STARTTLS", PROTO_VERB_STARTTLS}, {"AUTH", PROTO_VERB_AUTH},
 };
 
@@ -388,8 +386,8 @@ enum proto_arg_status proto_parse_mail(const char *arg, size_t len, uint64_t max
 
     memset(out, 0, sizeof(*out));
     /* UTF-8 is judged after the parameters, because SMTPUTF8 follows the path (RFC 6531 §3.4). */
-    enum proto_arg_status st = proto_parse_path_arg(arg, len, "FROM:", ADDR_ALLOW_NULL | ADDR_ALLOW_UTF8,
-                                                    &out->path, &params, &paramlen);
+    enum proto_arg_status st = proto_parse_path_arg(
+        arg, len, "FROM:", ADDR_ALLOW_NULL | ADDR_ALLOW_UTF8, &out->path, &params, &paramlen);
     if (st == PROTO_ARG_BAD_UTF8 && !proto_mentions_smtputf8(arg, len))
         return PROTO_ARG_NEED_SMTPUTF8; /* as for RCPT: undeclared 8-bit is refused first */
     if (st != PROTO_ARG_OK)

@@ -143,7 +143,6 @@ def test_rfc6152_8bitmime_bytes_stored_exactly(daemon):
     with smtplib.SMTP("127.0.0.1", daemon.port, timeout=10) as s:
         s.ehlo("client.example")
         qid = smtplib_send(s, body, options=("BODY=8BITMIME",))
-    env, _ = daemon.message(qid)
     check_stored(daemon, qid, body, "ESMTP", rcpt="alice@mx.test")
 
 

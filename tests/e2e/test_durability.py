@@ -80,6 +80,7 @@ def test_I3_sigkill_during_data_leaves_nothing_after_restart(make_daemon):
     wait_for(lambda: d.incoming(), 3.0, what="the message file in incoming/")
     d.kill()
     c.close()
+    assert d.incoming(), "the unfinished message should still be in incoming/"
     d.close_log()
     d.start()
     assert d.incoming() == []
@@ -114,6 +115,8 @@ def test_I6_crash_point_injection(make_daemon, fault):
     wait_for(lambda: d.log_events("worker_crash"), 3.0, what="event=worker_crash")
     rc = d.stop()
     assert rc == 0, d.log()[-2000:]
+    if fault == "crash-before-rename":
+        assert d.incoming() and not d.queued(), "the crash did not hit before the rename"
     d.close_log()
     d.env.pop("SLUICE_FAULT")
     d.start()

@@ -1,11 +1,14 @@
 /* Unit tests for smtp/addr: RFC 5321 §4.1.2 paths, §4.1.3 address literals, §4.5.3.1
  * limits, RFC 6531 UTF-8, and the HOSTILE-INPUTS rows that reach the path parser. Every
  * input is copied into a heap block of exactly its length, so ASan flags any over-read. */
+/* cmocka.h needs these before it, in this order */
+// clang-format off
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,19 +29,24 @@
 struct path_case {
     const char *name;
     const char *in;
-    size_t len;       /* 0: strlen(in) */
+    size_t len; /* 0: strlen(in) */
     unsigned flags;
     enum addr_result want;
     const char *addr; /* checked when want == ADDR_OK */
     const char *local;
     const char *domain;
     unsigned bits;
-    size_t consumed;  /* 0: the whole input */
+    size_t consumed; /* 0: the whole input */
 };
 
-#define OK(name, in, flags, addr, local, domain, bits) \
-    {name, in, 0, flags, ADDR_OK, addr, local, domain, bits, 0}
-#define ERR(name, in, flags, want) {name, in, 0, flags, want, NULL, NULL, NULL, 0, 0}
+#define OK(name, in, flags, addr, local, domain, bits)                                             \
+    {                                                                                              \
+        name, in, 0, flags, ADDR_OK, addr, local, domain, bits, 0                                  \
+    }
+#define ERR(name, in, flags, want)                                                                 \
+    {                                                                                              \
+        name, in, 0, flags, want, NULL, NULL, NULL, 0, 0                                           \
+    }
 
 static const struct path_case path_cases[] = {
     /* RFC 5321 §4.1.2 Mailbox with a Dot-string local part */
@@ -103,8 +111,8 @@ static const struct path_case path_cases[] = {
     ERR("postmaster_with_route", "<@a:Postmaster>", P, ADDR_ERR_SYNTAX),
     ERR("postmaster_prefix", "<Postmaster2>", P, ADDR_ERR_SYNTAX),
     ERR("bare_local_not_postmaster", "<bob>", P, ADDR_ERR_SYNTAX),
-    OK("postmaster_at_domain", "<Postmaster@Example.org>", 0, "Postmaster@Example.org", "Postmaster",
-       "example.org", 0),
+    OK("postmaster_at_domain", "<Postmaster@Example.org>", 0, "Postmaster@Example.org",
+       "Postmaster", "example.org", 0),
 
     /* Obsolete source routes (RFC 5321 §4.1.2 A-d-l, Appendix C): parsed, then dropped */
     OK("route_one", "<@relay.example:u@d>", 0, "u@d", "u", "d", F_ROUTE),
@@ -176,24 +184,53 @@ static const struct path_case path_cases[] = {
     ERR("A5_lf_in_local", "<a\nb@x>", 0, ADDR_ERR_SYNTAX),
     ERR("A5_cr_in_quoted", "<\"a\rb\"@x>", 0, ADDR_ERR_SYNTAX),
     ERR("A5_quoted_pair_cr", "<\"a\\\rb\"@x>", 0, ADDR_ERR_SYNTAX),
-    ERR("A5_del_in_local", "<a\x7f" "b@x>", 0, ADDR_ERR_SYNTAX),
+    ERR("A5_del_in_local",
+        "<a\x7f"
+        "b@x>",
+        0, ADDR_ERR_SYNTAX),
     ERR("A5_esc_in_route", "<@a\x1b:b@x>", 0, ADDR_ERR_SYNTAX),
 
     /* A6, RFC 6531 §3.3: UTF-8 only when declared, and only well-formed */
-    ERR("A6_utf8_local_undeclared", "<j\xc3\xb6" "e@x>", 0, ADDR_ERR_NEED_SMTPUTF8),
-    ERR("A6_utf8_domain_undeclared", "<u@b\xc3\xbc" "cher.de>", 0, ADDR_ERR_NEED_SMTPUTF8),
+    ERR("A6_utf8_local_undeclared",
+        "<j\xc3\xb6"
+        "e@x>",
+        0, ADDR_ERR_NEED_SMTPUTF8),
+    ERR("A6_utf8_domain_undeclared",
+        "<u@b\xc3\xbc"
+        "cher.de>",
+        0, ADDR_ERR_NEED_SMTPUTF8),
     ERR("A6_utf8_quoted_undeclared", "<\"\xc3\xb6\"@x>", 0, ADDR_ERR_NEED_SMTPUTF8),
     ERR("A6_utf8_route_undeclared", "<@b\xc3\xbc:u@x>", 0, ADDR_ERR_NEED_SMTPUTF8),
-    ERR("A6_latin1_undeclared", "<j\xf6" "e@x>", 0, ADDR_ERR_NEED_SMTPUTF8),
-    OK("rfc6531_utf8_local", "<j\xc3\xb6" "e@x>", U, "j\xc3\xb6" "e@x", "j\xc3\xb6" "e", "x", F_UTF8),
-    OK("rfc6531_utf8_domain_lower_ascii_only", "<u@B\xc3\x9c" "CHER.de>", U,
-       "u@B\xc3\x9c" "CHER.de", "u", "b\xc3\x9c" "cher.de", F_UTF8),
+    ERR("A6_latin1_undeclared",
+        "<j\xf6"
+        "e@x>",
+        0, ADDR_ERR_NEED_SMTPUTF8),
+    OK("rfc6531_utf8_local",
+       "<j\xc3\xb6"
+       "e@x>",
+       U,
+       "j\xc3\xb6"
+       "e@x",
+       "j\xc3\xb6"
+       "e",
+       "x", F_UTF8),
+    OK("rfc6531_utf8_domain_lower_ascii_only",
+       "<u@B\xc3\x9c"
+       "CHER.de>",
+       U,
+       "u@B\xc3\x9c"
+       "CHER.de",
+       "u",
+       "b\xc3\x9c"
+       "cher.de",
+       F_UTF8),
     OK("rfc6531_utf8_quoted", "<\"\xc3\xb6 x\"@x>", U, "\"\xc3\xb6 x\"@x", "\xc3\xb6 x", "x",
        F_QUOTED | F_UTF8),
-    OK("rfc6531_four_byte", "<\xf0\x9f\x98\x80@x>", U, "\xf0\x9f\x98\x80@x", "\xf0\x9f\x98\x80", "x",
-       F_UTF8),
+    OK("rfc6531_four_byte", "<\xf0\x9f\x98\x80@x>", U, "\xf0\x9f\x98\x80@x", "\xf0\x9f\x98\x80",
+       "x", F_UTF8),
     OK("rfc6531_utf8_route", "<@b\xc3\xbc:u@x>", U, "u@x", "u", "x", F_ROUTE),
-    OK("rfc6531_utf8_label_start", "<u@\xc3\xbc.de>", U, "u@\xc3\xbc.de", "u", "\xc3\xbc.de", F_UTF8),
+    OK("rfc6531_utf8_label_start", "<u@\xc3\xbc.de>", U, "u@\xc3\xbc.de", "u", "\xc3\xbc.de",
+       F_UTF8),
     ERR("rfc6531_utf8_in_literal", "<u@[tag:\xc3\xbc]>", U, ADDR_ERR_SYNTAX),
     ERR("rfc6531_quoted_pair_utf8", "<\"\\\xc3\xbc\"@x>", U, ADDR_ERR_SYNTAX),
     ERR("bad_utf8_lone_continuation", "<a\x80@x>", U, ADDR_ERR_BAD_UTF8),
@@ -232,7 +269,8 @@ static const struct path_case path_cases[] = {
     ERR("B10_double_at", "<victim@remote@us>", 0, ADDR_ERR_SYNTAX),
     OK("B10_quoted_at", "<\"victim@remote\"@us>", 0, "\"victim@remote\"@us", "victim@remote", "us",
        F_QUOTED),
-    OK("B10_route_stripped", "<@us:victim@remote>", 0, "victim@remote", "victim", "remote", F_ROUTE),
+    OK("B10_route_stripped", "<@us:victim@remote>", 0, "victim@remote", "victim", "remote",
+       F_ROUTE),
 };
 
 static char *dup_exact(const char *s, size_t len)
@@ -333,8 +371,8 @@ static void test_length_table(void **state)
     static char buf[32768];
     for (size_t i = 0; i < sizeof(length_cases) / sizeof(length_cases[0]); i++) {
         const struct length_case *c = &length_cases[i];
-        size_t len = build_path(buf, sizeof(buf), c->route_len, c->local_len, c->domain_len,
-                                c->quoted);
+        size_t len =
+            build_path(buf, sizeof(buf), c->route_len, c->local_len, c->domain_len, c->quoted);
         char *in = dup_exact(buf, len);
         struct addr_path p;
         size_t consumed;
@@ -370,8 +408,14 @@ static const struct domain_case domain_cases[] = {
     {"bad_literal", "[999.1.1.1]", 0, false},
     {"unclosed_literal", "[1.2.3.4", 0, false},
     {"lone_bracket", "[", 0, false},
-    {"utf8_undeclared", "b\xc3\xbc" "cher.de", 0, false},
-    {"utf8_declared", "b\xc3\xbc" "cher.de", U, true},
+    {"utf8_undeclared",
+     "b\xc3\xbc"
+     "cher.de",
+     0, false},
+    {"utf8_declared",
+     "b\xc3\xbc"
+     "cher.de",
+     U, true},
     {"space", "a b", 0, false},
 };
 
@@ -406,7 +450,7 @@ static void test_is_postmaster(void **state)
         const char *in;
         bool want;
     } cases[] = {
-        {"<postmaster@x>", true}, {"<PostMaster@x>", true}, {"<\"postmaster\"@x>", true},
+        {"<postmaster@x>", true}, {"<PostMaster@x>", true},   {"<\"postmaster\"@x>", true},
         {"<postmaste@x>", false}, {"<postmasterx@x>", false}, {"<x@x>", false},
     };
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -421,10 +465,8 @@ static void test_is_postmaster(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_path_table),
-        cmocka_unit_test(test_length_table),
-        cmocka_unit_test(test_check_domain_table),
-        cmocka_unit_test(test_check_domain_length),
+        cmocka_unit_test(test_path_table),         cmocka_unit_test(test_length_table),
+        cmocka_unit_test(test_check_domain_table), cmocka_unit_test(test_check_domain_length),
         cmocka_unit_test(test_is_postmaster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,10 +1,13 @@
 /* Unit tests for util/id: the id layout, validation, uniqueness and time order, including
  * a clock that steps back (HOSTILE-INPUTS I12). */
+/* cmocka.h needs these before it, in this order */
+// clang-format off
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -1,16 +1,19 @@
 /* Unit tests for util/log: log_value escaping and truncation, and the shape of the lines
  * log_event writes (one write(2) per line, bounded, ISO 8601 UTC time, no control bytes). */
+/* cmocka.h needs these before it, in this order */
+// clang-format off
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <string.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>

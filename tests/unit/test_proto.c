@@ -2,11 +2,14 @@
  * EHLO/HELO check, MAIL/RCPT arguments and ESMTP parameters, and BDAT arguments, with the
  * HOSTILE-INPUTS rows A1-A6, A8-A11, B1, B2, B4-B8 named where they apply. Inputs are
  * copied into heap blocks of exactly their length so ASan flags any over-read. */
+/* cmocka.h needs these before it, in this order */
+// clang-format off
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,7 +55,8 @@ static const struct line_case line_cases[] = {
     {"rfc5321_s4_5_3_1_4_max_plus_one", "abcdefghi\r\n", 0, 10, PROTO_LINE_TOO_LONG, 9, 11},
     {"bare_lf_exactly_max", "abcdefghi\n", 0, 10, PROTO_LINE_BARE_LF, 9, 10},
     {"bare_lf_max_plus_one", "abcdefghij\n", 0, 10, PROTO_LINE_TOO_LONG, 10, 11},
-    {"A1_too_long_with_lf_in_buf", "abcdefghijklmnop\r\nNOOP\r\n", 0, 10, PROTO_LINE_TOO_LONG, 16, 18},
+    {"A1_too_long_with_lf_in_buf", "abcdefghijklmnop\r\nNOOP\r\n", 0, 10, PROTO_LINE_TOO_LONG, 16,
+     18},
     {"no_lf_len_equals_max_waits", "abcdefghij", 0, 10, PROTO_LINE_INCOMPLETE, 0, 0},
     {"A2_no_lf_len_over_max", "abcdefghijk", 0, 10, PROTO_LINE_TOO_LONG, 11, 11},
 };
@@ -328,7 +332,10 @@ static const struct helo_case helo_cases[] = {
     {"A10_escape", "mx\x1b[31m", 0, false},
     {"A10_nul", "mx\0.org", 7, false},
     {"A10_del", "mx\x7f", 0, false},
-    {"A6_eight_bit", "b\xc3\xbc" "cher.de", 0, false},
+    {"A6_eight_bit",
+     "b\xc3\xbc"
+     "cher.de",
+     0, false},
     {"underscore", "my_pc", 0, false},
     {"bad_literal", "[1.2.3.999]", 0, false},
     {"leading_hyphen", "-mx.org", 0, false},
@@ -354,11 +361,11 @@ static void test_helo_table(void **state)
 struct mail_case {
     const char *name;
     const char *arg;
-    size_t len;        /* 0: strlen(arg) */
+    size_t len; /* 0: strlen(arg) */
     uint64_t max_size;
     enum proto_arg_status want;
-    const char *addr;  /* checked on OK */
-    uint64_t size;     /* checked on OK; size_given is size != 0 or "SIZE=0" in arg */
+    const char *addr; /* checked on OK */
+    uint64_t size;    /* checked on OK; size_given is size != 0 or "SIZE=0" in arg */
     enum proto_body body;
     bool smtputf8;
     enum proto_ret ret;
@@ -366,24 +373,31 @@ struct mail_case {
     const char *auth;
 };
 
-#define MOK(name, arg, addr, size, body, utf8, ret, envid, auth) \
-    {name, arg, 0, 0, PROTO_ARG_OK, addr, size, body, utf8, ret, envid, auth}
-#define MERR(name, arg, want) \
-    {name, arg, 0, 0, want, NULL, 0, PROTO_BODY_NONE, false, PROTO_RET_NONE, NULL, NULL}
-#define MMAX(name, arg, max, want) \
-    {name, arg, 0, max, want, NULL, 0, PROTO_BODY_NONE, false, PROTO_RET_NONE, NULL, NULL}
+#define MOK(name, arg, addr, size, body, utf8, ret, envid, auth)                                   \
+    {                                                                                              \
+        name, arg, 0, 0, PROTO_ARG_OK, addr, size, body, utf8, ret, envid, auth                    \
+    }
+#define MERR(name, arg, want)                                                                      \
+    {                                                                                              \
+        name, arg, 0, 0, want, NULL, 0, PROTO_BODY_NONE, false, PROTO_RET_NONE, NULL, NULL         \
+    }
+#define MMAX(name, arg, max, want)                                                                 \
+    {                                                                                              \
+        name, arg, 0, max, want, NULL, 0, PROTO_BODY_NONE, false, PROTO_RET_NONE, NULL, NULL       \
+    }
 
 static const struct mail_case mail_cases[] = {
     MOK("plain", "FROM:<a@b>", "a@b", 0, PROTO_BODY_NONE, false, PROTO_RET_NONE, "", ""),
-    MOK("A11_from_lower_case", "from:<a@b>", "a@b", 0, PROTO_BODY_NONE, false, PROTO_RET_NONE, "", ""),
-    MOK("A11_space_after_colon", "FROM: <a@b>", "a@b", 0, PROTO_BODY_NONE, false, PROTO_RET_NONE, "",
+    MOK("A11_from_lower_case", "from:<a@b>", "a@b", 0, PROTO_BODY_NONE, false, PROTO_RET_NONE, "",
         ""),
+    MOK("A11_space_after_colon", "FROM: <a@b>", "a@b", 0, PROTO_BODY_NONE, false, PROTO_RET_NONE,
+        "", ""),
     MOK("A11_spaces_between_params", "FROM:<a@b>  SIZE=5   BODY=7BIT  ", "a@b", 5, PROTO_BODY_7BIT,
         false, PROTO_RET_NONE, "", ""),
     MOK("rfc5321_s4_5_5_null_sender", "FROM:<>", "", 0, PROTO_BODY_NONE, false, PROTO_RET_NONE, "",
         ""),
-    MOK("null_sender_with_params", "FROM:<> SIZE=1000 BODY=8BITMIME", "", 1000,
-        PROTO_BODY_8BITMIME, false, PROTO_RET_NONE, "", ""),
+    MOK("null_sender_with_params", "FROM:<> SIZE=1000 BODY=8BITMIME", "", 1000, PROTO_BODY_8BITMIME,
+        false, PROTO_RET_NONE, "", ""),
     MOK("route_stripped", "FROM:<@a,@b:u@d>", "u@d", 0, PROTO_BODY_NONE, false, PROTO_RET_NONE, "",
         ""),
     /* RFC 1870 SIZE */
@@ -405,7 +419,8 @@ static const struct mail_case mail_cases[] = {
     MERR("B6_size_letters", "FROM:<a@b> SIZE=abc", PROTO_ARG_SIZE_SYNTAX),
     MERR("B6_size_plus", "FROM:<a@b> SIZE=+5", PROTO_ARG_SIZE_SYNTAX),
     MERR("B6_size_exponent", "FROM:<a@b> SIZE=1e3", PROTO_ARG_SIZE_SYNTAX),
-    MERR("B6_size_20_nines_overflow", "FROM:<a@b> SIZE=99999999999999999999", PROTO_ARG_SIZE_SYNTAX),
+    MERR("B6_size_20_nines_overflow", "FROM:<a@b> SIZE=99999999999999999999",
+         PROTO_ARG_SIZE_SYNTAX),
     MERR("B6_size_uint64_max_plus_one", "FROM:<a@b> SIZE=18446744073709551616",
          PROTO_ARG_SIZE_SYNTAX),
     MERR("B6_size_30_digits", "FROM:<a@b> SIZE=123456789012345678901234567890",
@@ -431,13 +446,17 @@ static const struct mail_case mail_cases[] = {
     MOK("rfc6531_utf8_path_declared_lower", "FROM:<j\xc3\xb6@x> BODY=8BITMIME smtputf8",
         "j\xc3\xb6@x", 0, PROTO_BODY_8BITMIME, true, PROTO_RET_NONE, "", ""),
     MERR("A6_utf8_path_undeclared", "FROM:<j\xc3\xb6@x>", PROTO_ARG_NEED_SMTPUTF8),
-    MERR("A6_utf8_domain_undeclared", "FROM:<a@b\xc3\xbc" "cher.de> BODY=8BITMIME",
+    MERR("A6_utf8_domain_undeclared",
+         "FROM:<a@b\xc3\xbc"
+         "cher.de> BODY=8BITMIME",
          PROTO_ARG_NEED_SMTPUTF8),
     MERR("A6_latin1_path", "FROM:<j\xf6@x> SMTPUTF8", PROTO_ARG_BAD_UTF8),
     MERR("A6_latin1_path_undeclared", "FROM:<j\xf6@x>", PROTO_ARG_NEED_SMTPUTF8),
     MERR("A6_ff_fe_path_undeclared", "FROM:<a\xff\xfe@example.org>", PROTO_ARG_NEED_SMTPUTF8),
-    MERR("A6_latin1_path_declared_lower", "FROM:<j\xf6@x> BODY=8BITMIME smtputf8", PROTO_ARG_BAD_UTF8),
-    MERR("A6_latin1_path_smtputf8_only_as_value", "FROM:<j\xf6@x> X=SMTPUTF8", PROTO_ARG_NEED_SMTPUTF8),
+    MERR("A6_latin1_path_declared_lower", "FROM:<j\xf6@x> BODY=8BITMIME smtputf8",
+         PROTO_ARG_BAD_UTF8),
+    MERR("A6_latin1_path_smtputf8_only_as_value", "FROM:<j\xf6@x> X=SMTPUTF8",
+         PROTO_ARG_NEED_SMTPUTF8),
     MERR("A6_eight_bit_in_param", "FROM:<a@b> ENVID=\xc3\xa9", PROTO_ARG_PARAM_SYNTAX),
     MERR("smtputf8_with_value", "FROM:<a@b> SMTPUTF8=yes", PROTO_ARG_PARAM_SYNTAX),
     /* RFC 3461 §4.3 RET, §4.4 ENVID */
@@ -636,8 +655,14 @@ struct rcpt_case {
     const char *orcpt;
 };
 
-#define ROK(name, arg, utf8, addr, notify, orcpt) {name, arg, utf8, PROTO_ARG_OK, addr, notify, orcpt}
-#define RERR(name, arg, want) {name, arg, false, want, NULL, 0, NULL}
+#define ROK(name, arg, utf8, addr, notify, orcpt)                                                  \
+    {                                                                                              \
+        name, arg, utf8, PROTO_ARG_OK, addr, notify, orcpt                                         \
+    }
+#define RERR(name, arg, want)                                                                      \
+    {                                                                                              \
+        name, arg, false, want, NULL, 0, NULL                                                      \
+    }
 
 static const struct rcpt_case rcpt_cases[] = {
     ROK("plain", "TO:<a@b>", false, "a@b", 0, ""),

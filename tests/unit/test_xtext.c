@@ -1,10 +1,13 @@
 /* Unit tests for util/xtext: RFC 3461 §4 decoding and encoding, and the B4 rule that a
  * decoded control byte is refused. */
+/* cmocka.h needs these before it, in this order */
+// clang-format off
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <setjmp.h>
 #include <cmocka.h>
+// clang-format on
 
 #include <string.h>
 
@@ -165,10 +168,8 @@ static void test_round_trip_all_bytes(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_decode_table),
-        cmocka_unit_test(test_decode_null_outlen),
-        cmocka_unit_test(test_zero_cap_clears_outlen),
-        cmocka_unit_test(test_encode_table),
+        cmocka_unit_test(test_decode_table),           cmocka_unit_test(test_decode_null_outlen),
+        cmocka_unit_test(test_zero_cap_clears_outlen), cmocka_unit_test(test_encode_table),
         cmocka_unit_test(test_round_trip_all_bytes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,264 @@
+/* wal: record format of the queue store's write-ahead log, and turning records back into
+ * queue files (doc/QUEUE.md, "Write-ahead log" and "Recovery"). Called by store.c: the
+ * sync thread encodes record headers, and rewrites acknowledged messages from their
+ * records when a checkpoint has failed; queue_store_prepare recovers with it at start.
+ * Invariants:
+ * - a record is trusted only when its header is well formed (the id is checked before it
+ *   becomes a file name) and its CRC-32 over header and payload matches; a segment is read
+ *   up to its first record that is not, since only a crash mid-append leaves one and
+ *   nothing after it was ever acknowledged;
+ * - a file reaches queue/ only by rename of a temp file that was written and fsynced
+ *   whole, so the rule "every file in queue/ is complete" holds during recovery too;
+ * - segments are unlinked only after queue/ is fsynced. */
+#include "queue/wal.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#define WAL_CHUNK (64 * 1024)
+#define WAL_TMP_SUFFIX ".wal"
+
+static void wal_be32(unsigned char *b, uint32_t v)
+{
+    b[0] = (unsigned char)(v >> 24);
+    b[1] = (unsigned char)(v >> 16);
+    b[2] = (unsigned char)(v >> 8);
+    b[3] = (unsigned char)v;
+}
+
+static uint32_t wal_get32(const unsigned char *b)
+{
+    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
+}
+
+void queue_wal_head_encode(unsigned char head[QUEUE_WAL_HEAD], const char id[ID_LEN + 1],
+                           uint64_t len, uint32_t payload_crc)
+{
+    memcpy(head, QUEUE_WAL_MAGIC, 4);
+    wal_be32(head + 4, QUEUE_WAL_VERSION);
+    memcpy(head + 8, id, ID_LEN);
+    wal_be32(head + 28, (uint32_t)(len >> 32));
+    wal_be32(head + 32, (uint32_t)len);
+    uLong crc = crc32_combine(crc32_z(0, head, QUEUE_WAL_CRC_OFF), payload_crc, (z_off_t)len);
+    wal_be32(head + QUEUE_WAL_CRC_OFF, (uint32_t)crc);
+}
+
+bool queue_wal_head_decode(const unsigned char head[QUEUE_WAL_HEAD], struct queue_wal_head *h)
+{
+    if (memcmp(head, QUEUE_WAL_MAGIC, 4) != 0 || wal_get32(head + 4) != QUEUE_WAL_VERSION ||
+        !id_valid((const char *)head + 8, ID_LEN))
+        return false;
+    memcpy(h->id, head + 8, ID_LEN);
+    h->id[ID_LEN] = '\0';
+    h->len = (uint64_t)wal_get32(head + 28) << 32 | wal_get32(head + 32);
+    h->crc = wal_get32(head + QUEUE_WAL_CRC_OFF);
+    return true;
+}
+
+/* A short read means the segment ends inside the record: EINVAL, a cut record. */
+static int wal_pread_full(int fd, unsigned char *p, size_t n, off_t off)
+{
+    while (n > 0) {
+        ssize_t r = pread(fd, p, n, off);
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        if (r == 0)
+            return EINVAL;
+        p += r;
+        n -= (size_t)r;
+        off += r;
+    }
+    return 0;
+}
+
+static int wal_write_full(int fd, const unsigned char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(fd, p, n);
+        if (w < 0) {
+            if (errno == EINTR)
+                continue;
+            return errno;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Stream the payload through the CRC and, when out_fd >= 0, into out_fd. EINVAL when the
+ * record is cut or its CRC does not match. */
+static int wal_copy_payload(int seg_fd, off_t off, const struct queue_wal_head *h, int out_fd)
+{
+    unsigned char head[QUEUE_WAL_HEAD];
+    int err = wal_pread_full(seg_fd, head, sizeof head, off);
+    if (err != 0)
+        return err;
+    unsigned char *buf = malloc(WAL_CHUNK);
+    if (buf == NULL)
+        return ENOMEM;
+    uLong crc = crc32_z(0, head, QUEUE_WAL_CRC_OFF);
+    off_t pos = off + QUEUE_WAL_HEAD;
+    for (uint64_t left = h->len; err == 0 && left > 0;) {
+        size_t n = left < WAL_CHUNK ? (size_t)left : WAL_CHUNK;
+        err = wal_pread_full(seg_fd, buf, n, pos);
+        if (err == 0) {
+            crc = crc32_z(crc, buf, n);
+            if (out_fd >= 0)
+                err = wal_write_full(out_fd, buf, n);
+        }
+        pos += (off_t)n;
+        left -= n;
+    }
+    free(buf);
+    if (err == 0 && (uint32_t)crc != h->crc)
+        err = EINVAL;
+    return err;
+}
+
+int queue_wal_materialize(int seg_fd, off_t off, const struct queue_wal_head *h, int incoming_fd,
+                          int queue_fd)
+{
+    char tmp[ID_LEN + sizeof WAL_TMP_SUFFIX];
+    memcpy(tmp, h->id, ID_LEN);
+    memcpy(tmp + ID_LEN, WAL_TMP_SUFFIX, sizeof WAL_TMP_SUFFIX);
+    /* O_TRUNC without O_EXCL: a temp file left by an earlier attempt is simply redone. */
+    int fd = openat(incoming_fd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return errno;
+    int err = wal_copy_payload(seg_fd, off, h, fd);
+    if (err == 0 && fsync(fd) != 0)
+        err = errno;
+    close(fd);
+    if (err == 0 && renameat(incoming_fd, tmp, queue_fd, h->id) != 0)
+        err = errno;
+    if (err != 0)
+        unlinkat(incoming_fd, tmp, 0);
+    return err;
+}
+
+/* Replay one segment up to its first invalid record. Only I/O errors are returned; an
+ * invalid or cut record ends the segment and is counted in torn. */
+static int wal_replay_segment(int seg_fd, int incoming_fd, int queue_fd,
+                              struct queue_store_recovery *c)
+{
+    struct stat st;
+    if (fstat(seg_fd, &st) != 0)
+        return errno;
+    uint64_t size = (uint64_t)st.st_size;
+    off_t off = 0;
+    for (;;) {
+        uint64_t left = size - (uint64_t)off;
+        if (left == 0)
+            return 0;
+        unsigned char head[QUEUE_WAL_HEAD];
+        struct queue_wal_head h;
+        int err = left < QUEUE_WAL_HEAD ? EINVAL : wal_pread_full(seg_fd, head, sizeof head, off);
+        if (err == 0 && (!queue_wal_head_decode(head, &h) || h.len > left - QUEUE_WAL_HEAD))
+            err = EINVAL;
+        bool present = false;
+        if (err == 0) {
+            struct stat qst;
+            present = fstatat(queue_fd, h.id, &qst, AT_SYMLINK_NOFOLLOW) == 0;
+            if (!present && errno != ENOENT)
+                return errno;
+            /* A record already checkpointed is still checked, to know where the next one
+             * starts. */
+            err = present ? wal_copy_payload(seg_fd, off, &h, -1)
+                          : queue_wal_materialize(seg_fd, off, &h, incoming_fd, queue_fd);
+        }
+        if (err == EINVAL) {
+            c->torn++;
+            return 0;
+        }
+        if (err != 0)
+            return err;
+        c->records++;
+        if (present)
+            c->present++;
+        else
+            c->replayed++;
+        off += (off_t)(QUEUE_WAL_HEAD + h.len);
+    }
+}
+
+static const char *wal_next_name(DIR *d)
+{
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL)
+        if (strcmp(de->d_name, ".") != 0 && strcmp(de->d_name, "..") != 0)
+            return de->d_name;
+    return NULL;
+}
+
+static DIR *wal_opendir(int dfd)
+{
+    int dup_fd = dup(dfd);
+    if (dup_fd < 0)
+        return NULL;
+    DIR *d = fdopendir(dup_fd);
+    if (d == NULL) {
+        int e = errno;
+        close(dup_fd);
+        errno = e;
+    }
+    return d;
+}
+
+int queue_wal_recover(int wal_fd, int incoming_fd, int queue_fd,
+                      struct queue_store_recovery *out)
+{
+    struct queue_store_recovery c = {0};
+    DIR *d = wal_opendir(wal_fd);
+    if (d == NULL)
+        return errno;
+    int err = 0;
+    const char *name;
+    while (err == 0 && (name = wal_next_name(d)) != NULL) {
+        /* O_NONBLOCK and O_NOFOLLOW: whatever was planted here is read as data or not at
+         * all; anything but a regular file is no segment of ours and only gets unlinked. */
+        int fd = openat(wal_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) {
+            if (errno != ELOOP && errno != ENXIO)
+                err = errno;
+            continue;
+        }
+        struct stat st;
+        if (fstat(fd, &st) != 0)
+            err = errno;
+        else if (S_ISREG(st.st_mode)) {
+            c.segments++;
+            err = wal_replay_segment(fd, incoming_fd, queue_fd, &c);
+        }
+        close(fd);
+    }
+    closedir(d);
+    if (err == 0 && c.replayed > 0 && fsync(queue_fd) != 0)
+        err = errno;
+    if (err == 0) {
+        /* Nothing is appended while the master holds the lock: a second listing sees the
+         * same segments. */
+        d = wal_opendir(wal_fd);
+        if (d == NULL)
+            err = errno;
+        while (err == 0 && (name = wal_next_name(d)) != NULL)
+            if (unlinkat(wal_fd, name, 0) != 0 && errno != ENOENT && errno != EISDIR)
+                err = errno;
+        if (d != NULL)
+            closedir(d);
+    }
+    if (err == 0 && fsync(wal_fd) != 0)
+        err = errno;
+    if (out != NULL)
+        *out = c;
+    return err;
+}

@@ -124,8 +124,8 @@ struct queue_store {
     bool cur_live;   /* segs[nsegs - 1] takes appends */
     bool cur_synced; /* and its directory entry is durable */
     uint64_t next_wal_seq;
-    off_t wal_off;        /* end of the records written to the current segment */
-    unsigned char *rbuf;  /* STORE_ROUND_BUF bytes that go at wal_off */
+    off_t wal_off;       /* end of the records written to the current segment */
+    unsigned char *rbuf; /* STORE_ROUND_BUF bytes that go at wal_off */
     size_t rlen;
     struct store_ack *acks; /* acknowledged, not yet in queue/ */
     size_t nacks, acks_cap;
@@ -270,47 +270,62 @@ static int store_clean_incoming(int dfd)
     return err;
 }
 
-static int store_prepare_dirs(int spool_fd)
+static int store_open_subdir(int spool_fd, const char *name, int *fd)
 {
-    static const char *const subdirs[] = {"incoming", "queue", "corrupt"};
-    for (size_t i = 0; i < sizeof subdirs / sizeof subdirs[0]; i++) {
-        if (mkdirat(spool_fd, subdirs[i], 0700) != 0 && errno != EEXIST)
-            return errno;
-        int fd = openat(spool_fd, subdirs[i], O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-        if (fd < 0)
-            return errno;
-        int err = i == 0 ? store_clean_incoming(fd) : 0;
-        if (err == 0 && fsync(fd) != 0)
-            err = errno;
-        close(fd);
-        if (err != 0)
-            return err;
-    }
-    return 0;
+    if (mkdirat(spool_fd, name, 0700) != 0 && errno != EEXIST)
+        return errno;
+    *fd = openat(spool_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    return *fd < 0 ? errno : 0;
 }
 
-int queue_store_prepare(const char *spool, int *lock_fd)
+/* The log is replayed before incoming/ is cleaned: the temp files of the replay live there,
+ * and the files it leaves (messages acknowledged but not checkpointed) are covered by their
+ * records, so deleting them afterwards loses nothing. */
+static int store_prepare_dirs(int spool_fd, struct queue_store_recovery *rec)
 {
-    int err = store_mkdir_p(spool);
-    if (err != 0) {
-        errno = err;
-        return -1;
-    }
-    int spool_fd = open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (spool_fd < 0)
-        return -1;
-    int lfd = openat(spool_fd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
-    if (lfd < 0) {
-        err = errno;
-    } else if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
-        err = errno == EWOULDBLOCK ? EBUSY : errno;
-    } else {
-        /* Only the lock holder may clean incoming/: another instance may be writing there. */
-        err = store_prepare_dirs(spool_fd);
-        if (err == 0 && fsync(spool_fd) != 0)
+    enum { INCOMING, QUEUE, CORRUPT, WAL, NDIRS };
+    static const char *const names[NDIRS] = {"incoming", "queue", "corrupt", "wal"};
+    int fds[NDIRS] = {-1, -1, -1, -1};
+    int err = 0;
+    for (size_t i = 0; err == 0 && i < NDIRS; i++)
+        err = store_open_subdir(spool_fd, names[i], &fds[i]);
+    if (err == 0)
+        err = queue_wal_recover(fds[WAL], fds[INCOMING], fds[QUEUE], rec);
+    if (err == 0)
+        err = store_clean_incoming(fds[INCOMING]);
+    for (size_t i = 0; err == 0 && i < NDIRS; i++)
+        if (fsync(fds[i]) != 0)
             err = errno;
+    for (size_t i = 0; i < NDIRS; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+    return err;
+}
+
+int queue_store_prepare_recover(const char *spool, int *lock_fd, struct queue_store_recovery *out)
+{
+    struct queue_store_recovery rec = {0};
+    int err = store_mkdir_p(spool);
+    int spool_fd = err == 0 ? open(spool, O_RDONLY | O_DIRECTORY | O_CLOEXEC) : -1;
+    if (err == 0 && spool_fd < 0)
+        err = errno;
+    int lfd = -1;
+    if (err == 0) {
+        lfd = openat(spool_fd, "lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (lfd < 0)
+            err = errno;
+        else if (flock(lfd, LOCK_EX | LOCK_NB) != 0)
+            err = errno == EWOULDBLOCK ? EBUSY : errno;
     }
-    close(spool_fd);
+    /* Only the lock holder may recover and clean: another instance may be writing. */
+    if (err == 0)
+        err = store_prepare_dirs(spool_fd, &rec);
+    if (err == 0 && fsync(spool_fd) != 0)
+        err = errno;
+    if (spool_fd >= 0)
+        close(spool_fd);
+    if (out != NULL)
+        *out = rec;
     if (err != 0) {
         if (lfd >= 0)
             close(lfd);
@@ -319,6 +334,11 @@ int queue_store_prepare(const char *spool, int *lock_fd)
     }
     *lock_fd = lfd;
     return 0;
+}
+
+int queue_store_prepare(const char *spool, int *lock_fd)
+{
+    return queue_store_prepare_recover(spool, lock_fd, NULL);
 }
 
 /* ---- completions (loop thread) ---- */
@@ -373,48 +393,361 @@ static void store_wake_cb(evutil_socket_t fd, short what, void *arg)
     store_run_done(arg);
 }
 
+/* ---- log segments (sync thread) ---- */
+
+static void store_seg_name(const struct queue_store *qs, uint64_t seq, char name[STORE_SEG_NAME])
+{
+    snprintf(name, STORE_SEG_NAME, "%ld-%llu", (long)qs->pid, (unsigned long long)seq);
+}
+
+static void store_seg_unlink(struct queue_store *qs, const struct store_seg *sg)
+{
+    char name[STORE_SEG_NAME];
+    store_seg_name(qs, sg->seq, name);
+    close(sg->fd);
+    unlinkat(qs->wal_fd, name, 0);
+}
+
+/* A new current segment. O_EXCL: a name left by a crashed worker whose pid this process
+ * got again holds acknowledged records for the next recovery, so it is skipped, never
+ * reused. Its directory entry is not durable yet (cur_synced). */
+static int store_seg_create(struct queue_store *qs)
+{
+    if (qs->nsegs == qs->segs_cap) {
+        size_t cap = qs->segs_cap ? qs->segs_cap * 2 : 4;
+        struct store_seg *p = realloc(qs->segs, cap * sizeof *p);
+        if (p == NULL)
+            return ENOMEM;
+        qs->segs = p;
+        qs->segs_cap = cap;
+    }
+    for (int tries = 0; tries < STORE_SEG_TRIES; tries++) {
+        uint64_t seq = qs->next_wal_seq++;
+        char name[STORE_SEG_NAME];
+        store_seg_name(qs, seq, name);
+        int fd = openat(qs->wal_fd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (fd < 0 && errno == EEXIST)
+            continue;
+        if (fd < 0)
+            return errno;
+        qs->segs[qs->nsegs++] = (struct store_seg){.seq = seq, .fd = fd};
+        qs->cur_live = true;
+        qs->cur_synced = false;
+        qs->wal_off = 0;
+        qs->rlen = 0;
+        return 0;
+    }
+    return EEXIST;
+}
+
+/* After a failed round: no more appends to the current segment. Without acknowledged
+ * records it goes at once; otherwise it is cut back to its last good record when
+ * possible and stays until the next checkpoint. Neither is synced: a failed round's
+ * records that survive a crash are replayed (doc/QUEUE.md, state F). */
+static void store_seg_abandon(struct queue_store *qs, off_t good)
+{
+    struct store_seg *sg = &qs->segs[qs->nsegs - 1];
+    qs->cur_live = false;
+    qs->rlen = 0;
+    if (sg->nacked == 0) {
+        store_seg_unlink(qs, sg);
+        qs->nsegs--;
+    } else if (ftruncate(sg->fd, good) != 0) {
+        /* Left uncut: its acknowledged records come first, and nothing is appended after
+         * the failed round's bytes, so recovery still finds every one of them. */
+    }
+}
+
+static int store_wal_ready(struct queue_store *qs)
+{
+    int err = qs->cur_live ? 0 : store_seg_create(qs);
+    if (err == 0 && !qs->cur_synced) {
+        if (fsync(qs->wal_fd) != 0) {
+            err = errno;
+            store_seg_abandon(qs, 0);
+        } else {
+            qs->cur_synced = true;
+        }
+    }
+    return err;
+}
+
+static int store_wal_flush(struct queue_store *qs)
+{
+    const struct store_seg *sg = &qs->segs[qs->nsegs - 1];
+    int err = store_pwrite_all(sg->fd, qs->rbuf, qs->rlen, qs->wal_off);
+    if (err == 0) {
+        qs->wal_off += (off_t)qs->rlen;
+        qs->rlen = 0;
+    }
+    return err;
+}
+
+/* Append m's record. The file is read back through the round buffer and its CRC-32
+ * compared with the one computed while it was written: the log never holds bytes other
+ * than the client's, even if a page of incoming/<id> was lost. A problem with m alone goes
+ * to m->error and its bytes are taken back (a bad record would end the segment for
+ * recovery, hiding the good ones after it; *cut tells the caller the file must be cut
+ * back). The return value is an error of the log itself, which fails the round. */
+static int store_wal_append(struct queue_store *qs, struct queue_msg *m, bool *cut)
+{
+    m->wal_off = qs->wal_off + (off_t)qs->rlen;
+    int err = 0;
+    if (STORE_ROUND_BUF - qs->rlen < QUEUE_WAL_HEAD)
+        err = store_wal_flush(qs);
+    if (err != 0)
+        return err;
+    queue_wal_head_encode(qs->rbuf + qs->rlen, m->id, m->file_len, m->file_crc);
+    qs->rlen += QUEUE_WAL_HEAD;
+    uLong crc = crc32_z(0, NULL, 0);
+    for (uint64_t off = 0; off < m->file_len;) {
+        if (qs->rlen == STORE_ROUND_BUF && (err = store_wal_flush(qs)) != 0)
+            return err;
+        size_t room = STORE_ROUND_BUF - qs->rlen;
+        size_t n = m->file_len - off < room ? (size_t)(m->file_len - off) : room;
+        ssize_t r = pread(m->fd, qs->rbuf + qs->rlen, n, (off_t)off);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            m->error = r < 0 ? errno : EIO;
+            break;
+        }
+        crc = crc32_z(crc, qs->rbuf + qs->rlen, (size_t)r);
+        qs->rlen += (size_t)r;
+        off += (uint64_t)r;
+    }
+    if (m->error == 0 && (uint32_t)crc != m->file_crc)
+        m->error = EIO;
+    if (m->error != 0) {
+        if (m->wal_off >= qs->wal_off) {
+            qs->rlen = (size_t)(m->wal_off - qs->wal_off);
+        } else {
+            qs->wal_off = m->wal_off;
+            qs->rlen = 0;
+            *cut = true;
+        }
+    }
+    return 0;
+}
+
+static int store_acks_reserve(struct queue_store *qs, size_t n)
+{
+    if (qs->acks_cap - qs->nacks >= n)
+        return 0;
+    size_t cap = qs->acks_cap ? qs->acks_cap : 64;
+    while (cap - qs->nacks < n)
+        cap *= 2;
+    struct store_ack *p = realloc(qs->acks, cap * sizeof *p);
+    if (p == NULL)
+        return ENOMEM;
+    qs->acks = p;
+    qs->acks_cap = cap;
+    return 0;
+}
+
+/* Keep only the oldest file open: the checkpoint's syncfs goes through it. */
+static void store_ack_add(struct queue_store *qs, struct queue_msg *m)
+{
+    struct store_ack *a = &qs->acks[qs->nacks++];
+    memcpy(a->id, m->id, ID_LEN + 1);
+    a->seg = qs->nsegs - 1;
+    a->off = m->wal_off;
+    qs->segs[a->seg].nacked++;
+    if (qs->ck_fd < 0 || m->seq < qs->ck_seq) {
+        if (qs->ck_fd >= 0)
+            close(qs->ck_fd);
+        qs->ck_fd = m->fd;
+        qs->ck_seq = m->seq;
+    } else {
+        close(m->fd);
+    }
+    m->fd = -1;
+}
+
 /* ---- the sync thread ---- */
 
-/* One round. syncfs(2) goes through the fd of the oldest message of the round: since
- * Linux 5.8 syncfs reports a writeback error of the filesystem that happened after that
- * fd was opened (errseq), so an error that hit any file of the round, even when background
- * writeback met it before this call, fails the round instead of being lost. */
+/* One round: append every message's record to the current segment, then one fdatasync.
+ * The callbacks learn the result; the files stay in incoming/ for the checkpoint. */
 static void store_sync_round(struct queue_store *qs, struct queue_msg *list)
 {
-    struct queue_msg *oldest = list;
+    size_t n = 0;
     for (struct queue_msg *m = list; m != NULL; m = m->next)
-        if (m->seq < oldest->seq)
-            oldest = m;
-    int err = syncfs(oldest->fd) == 0 ? 0 : errno;
-    if (qs->fault == STORE_FAULT_SYNC_EIO)
-        err = EIO;
-    if (err == 0 && qs->fault == STORE_FAULT_CRASH_BEFORE_RENAME)
-        _exit(STORE_CRASH_EXIT);
+        n++;
+    int err = store_wal_ready(qs);
+    if (err == 0)
+        err = store_acks_reserve(qs, n);
+    off_t start = qs->wal_off;
+    bool cut = false, any = false;
     for (struct queue_msg *m = list; err == 0 && m != NULL; m = m->next) {
-        if (renameat(qs->incoming_fd, m->id, qs->queue_fd, m->id) != 0)
+        err = store_wal_append(qs, m, &cut);
+        any |= m->error == 0;
+    }
+    int seg_fd = qs->cur_live ? qs->segs[qs->nsegs - 1].fd : -1;
+    if (err == 0 && qs->rlen > 0)
+        err = store_wal_flush(qs);
+    if (err == 0 && cut && ftruncate(seg_fd, qs->wal_off) != 0)
+        err = errno;
+    if (err == 0 && any) {
+        if (qs->fault == STORE_FAULT_CRASH_BEFORE_RENAME)
+            _exit(STORE_CRASH_EXIT);
+        if (fdatasync(seg_fd) != 0)
             err = errno;
-        else
-            m->in_queue = true;
+        if (qs->fault == STORE_FAULT_SYNC_EIO)
+            err = EIO;
+    }
+    if (err == 0 && any && qs->fault == STORE_FAULT_CRASH_AFTER_RENAME)
+        _exit(STORE_CRASH_EXIT);
+    if (err != 0 && qs->cur_live)
+        store_seg_abandon(qs, start);
+    for (struct queue_msg *m = list; m != NULL; m = m->next) {
+        if (err != 0 && m->error == 0)
+            m->error = err;
+        if (m->error == 0) {
+            store_ack_add(qs, m);
+            continue;
+        }
+        unlinkat(qs->incoming_fd, m->id, 0);
+        close(m->fd);
+        m->fd = -1;
+    }
+}
+
+/* Rewrite one acknowledged message from its record, after a failed checkpoint. */
+static int store_ack_rewrite(struct queue_store *qs, const struct store_ack *a)
+{
+    int seg_fd = qs->segs[a->seg].fd;
+    unsigned char head[QUEUE_WAL_HEAD];
+    int err = store_pread_all(seg_fd, head, sizeof head, a->off);
+    struct queue_wal_head h;
+    if (err == 0 && (!queue_wal_head_decode(head, &h) || strcmp(h.id, a->id) != 0))
+        err = EIO;
+    if (err == 0)
+        err = queue_wal_materialize(seg_fd, a->off, &h, qs->incoming_fd, qs->queue_fd);
+    /* The record was fdatasynced and checked when it was written: a record that no
+     * longer reads back is an I/O error, not the end of a segment. */
+    if (err == EINVAL)
+        err = EIO;
+    if (err == 0)
+        unlinkat(qs->incoming_fd, a->id, 0);
+    return err;
+}
+
+static int store_ckpt_apply(struct queue_store *qs)
+{
+    if (qs->fault == STORE_FAULT_CHECKPOINT_EIO ||
+        (qs->fault == STORE_FAULT_CHECKPOINT_EIO_ONCE && qs->ckpt_attempts_failed == 0))
+        return EIO;
+    int err = 0;
+    if (!qs->ckpt_failed) {
+        if (syncfs(qs->ck_fd) != 0)
+            err = errno;
+        if (err == 0 && qs->fault == STORE_FAULT_CRASH_IN_CHECKPOINT)
+            _exit(STORE_CRASH_EXIT);
+        for (size_t i = 0; err == 0 && i < qs->nacks; i++)
+            if (renameat(qs->incoming_fd, qs->acks[i].id, qs->queue_fd, qs->acks[i].id) != 0)
+                err = errno;
+    } else {
+        /* After a failed syncfs the kernel may have dropped the pages it could not write,
+         * and a second syncfs would report success anyway (I8): the files in incoming/ are
+         * written again from the log, each one fsynced on its own. */
+        for (size_t i = 0; err == 0 && i < qs->nacks; i++)
+            err = store_ack_rewrite(qs, &qs->acks[i]);
     }
     if (err == 0 && fsync(qs->queue_fd) != 0)
         err = errno;
-    if (err == 0 && qs->fault == STORE_FAULT_CRASH_AFTER_RENAME)
-        _exit(STORE_CRASH_EXIT);
-    bool unlinked_queued = false;
-    for (struct queue_msg *m = list; m != NULL; m = m->next) {
-        close(m->fd);
-        m->fd = -1;
-        if (err == 0)
-            continue;
-        m->error = err;
-        unlinkat(m->in_queue ? qs->queue_fd : qs->incoming_fd, m->id, 0);
-        unlinked_queued |= m->in_queue;
+    return err;
+}
+
+static void store_now(struct timespec *t)
+{
+    clock_gettime(CLOCK_MONOTONIC, t);
+}
+
+static void store_time_add(struct timespec *t, long ns)
+{
+    t->tv_nsec += ns;
+    while (t->tv_nsec >= 1000000000L) {
+        t->tv_sec++;
+        t->tv_nsec -= 1000000000L;
     }
-    /* Best effort: should this fsync fail too, a crash may bring back a file the client
-     * was told 4xx for; it is then delivered and a retry gives one duplicate, never a loss
-     * (HOSTILE-INPUTS invariant (c)). */
-    if (unlinked_queued)
-        (void)fsync(qs->queue_fd);
+}
+
+static bool store_time_reached(const struct timespec *due)
+{
+    struct timespec now;
+    store_now(&now);
+    return now.tv_sec > due->tv_sec || (now.tv_sec == due->tv_sec && now.tv_nsec >= due->tv_nsec);
+}
+
+/* Move every acknowledged message into queue/, then retire the segments that held them
+ * (unlink, one fsync of wal/, which also covers the next segment's creation). On failure
+ * nothing is retired and the next attempt comes after STORE_CKPT_RETRY_NS. */
+static void store_checkpoint(struct queue_store *qs, bool closing)
+{
+    if (qs->nacks > 0) {
+        int err = store_ckpt_apply(qs);
+        pthread_mutex_lock(&qs->mu);
+        if (err != 0)
+            qs->stats.checkpoint_failures++;
+        else
+            qs->stats.checkpoints++;
+        pthread_mutex_unlock(&qs->mu);
+        if (err != 0) {
+            qs->ckpt_failed = true;
+            qs->ckpt_attempts_failed++;
+            store_now(&qs->retry_at);
+            store_time_add(&qs->retry_at, STORE_CKPT_RETRY_NS);
+            return;
+        }
+    }
+    qs->nacks = 0;
+    qs->ckpt_failed = false;
+    if (qs->ck_fd >= 0)
+        close(qs->ck_fd);
+    qs->ck_fd = -1;
+    store_now(&qs->last_ckpt);
+    size_t old = qs->nsegs;
+    qs->cur_live = false;
+    /* Should the new segment fail, the next round tries again. */
+    if (!closing)
+        (void)store_seg_create(qs);
+    for (size_t i = 0; i < old; i++)
+        store_seg_unlink(qs, &qs->segs[i]);
+    if (qs->nsegs > old)
+        qs->segs[0] = qs->segs[old];
+    qs->nsegs -= old;
+    /* Should this fsync fail, the old segments may come back after a power loss: their
+     * records are then found in queue/ and skipped. The new segment gets the fsync again
+     * before its first record (cur_synced). */
+    if (fsync(qs->wal_fd) == 0 && qs->cur_live)
+        qs->cur_synced = true;
+}
+
+/* When the next checkpoint is due; false when no message waits for one. */
+static bool store_ckpt_deadline(const struct queue_store *qs, struct timespec *due)
+{
+    if (qs->nacks == 0)
+        return false;
+    if (qs->ckpt_failed) {
+        *due = qs->retry_at;
+    } else if (qs->nacks > STORE_CKPT_MAX_ACKED ||
+               (qs->cur_live && qs->wal_off > STORE_SEGMENT_MAX)) {
+        *due = (struct timespec){0, 0};
+    } else {
+        *due = qs->last_ckpt;
+        store_time_add(due, STORE_CKPT_INTERVAL_NS);
+    }
+    return true;
+}
+
+/* At close: one attempt, and when it fails for the first time a second one that rewrites
+ * from the log; if that fails too, the log stays for the recovery at the next start. */
+static void store_close_checkpoint(struct queue_store *qs)
+{
+    bool failed_before = qs->ckpt_failed;
+    store_checkpoint(qs, true);
+    if (qs->nacks > 0 && !failed_before)
+        store_checkpoint(qs, true);
 }
 
 static void *store_sync_main(void *arg)
@@ -422,26 +755,41 @@ static void *store_sync_main(void *arg)
     struct queue_store *qs = arg;
     pthread_mutex_lock(&qs->mu);
     for (;;) {
-        while (qs->pending == NULL && !qs->stopping)
-            pthread_cond_wait(&qs->cv, &qs->mu);
-        if (qs->pending == NULL)
-            break;
         struct queue_msg *list = qs->pending;
+        bool closing = qs->stopping && list == NULL;
         qs->pending = NULL;
         qs->pending_tail = &qs->pending;
         uint64_t n = 0;
         for (struct queue_msg *m = list; m != NULL; m = m->next)
             n++;
-        qs->stats.rounds++;
-        if (n > qs->stats.largest_round)
-            qs->stats.largest_round = n;
+        if (n > 0) {
+            qs->stats.rounds++;
+            if (n > qs->stats.largest_round)
+                qs->stats.largest_round = n;
+        }
         pthread_mutex_unlock(&qs->mu);
-        store_sync_round(qs, list);
-        store_post_done(qs, list);
+        if (list != NULL) {
+            store_sync_round(qs, list);
+            store_post_done(qs, list);
+        }
+        if (closing) {
+            store_close_checkpoint(qs);
+            return NULL;
+        }
+        struct timespec due;
+        bool waiting = store_ckpt_deadline(qs, &due);
+        if (waiting && store_time_reached(&due)) {
+            store_checkpoint(qs, false);
+            waiting = store_ckpt_deadline(qs, &due);
+        }
         pthread_mutex_lock(&qs->mu);
+        if (qs->pending == NULL && !qs->stopping) {
+            if (waiting)
+                pthread_cond_timedwait(&qs->cv, &qs->mu, &due);
+            else
+                pthread_cond_wait(&qs->cv, &qs->mu);
+        }
     }
-    pthread_mutex_unlock(&qs->mu);
-    return NULL;
 }
 
 /* ---- the store ---- */
@@ -456,6 +804,9 @@ static int store_parse_fault(enum store_fault *fault)
         {"write-enospc", STORE_FAULT_WRITE_ENOSPC},
         {"crash-before-rename", STORE_FAULT_CRASH_BEFORE_RENAME},
         {"crash-after-rename", STORE_FAULT_CRASH_AFTER_RENAME},
+        {"crash-in-checkpoint", STORE_FAULT_CRASH_IN_CHECKPOINT},
+        {"checkpoint-eio", STORE_FAULT_CHECKPOINT_EIO},
+        {"checkpoint-eio-once", STORE_FAULT_CHECKPOINT_EIO_ONCE},
     };
     const char *v = getenv("SLUICE_FAULT");
     *fault = STORE_FAULT_NONE;
@@ -482,6 +833,10 @@ static int store_open_fds(struct queue_store *qs, const char *spool, struct even
         qs->queue_fd = openat(spool_fd, "queue", flags);
         err = qs->queue_fd < 0 ? errno : 0;
     }
+    if (err == 0) {
+        qs->wal_fd = openat(spool_fd, "wal", flags);
+        err = qs->wal_fd < 0 ? errno : 0;
+    }
     close(spool_fd);
     if (err != 0)
         return err;
@@ -504,6 +859,17 @@ static void store_free(struct queue_store *qs)
         close(qs->queue_fd);
     if (qs->incoming_fd >= 0)
         close(qs->incoming_fd);
+    if (qs->wal_fd >= 0)
+        close(qs->wal_fd);
+    /* Segments still here hold records of messages a failed checkpoint could not move:
+     * they stay on disk for the recovery at the next start. */
+    for (size_t i = 0; i < qs->nsegs; i++)
+        close(qs->segs[i].fd);
+    if (qs->ck_fd >= 0)
+        close(qs->ck_fd);
+    free(qs->segs);
+    free(qs->acks);
+    free(qs->rbuf);
     pthread_cond_destroy(&qs->cv);
     pthread_mutex_destroy(&qs->mu);
     free(qs);
@@ -514,12 +880,21 @@ struct queue_store *queue_store_open(const char *spool, struct event_base *base)
     struct queue_store *qs = calloc(1, sizeof *qs);
     if (qs == NULL)
         return NULL;
-    qs->incoming_fd = qs->queue_fd = qs->wake_fd = -1;
+    qs->incoming_fd = qs->queue_fd = qs->wal_fd = qs->wake_fd = qs->ck_fd = -1;
     qs->pending_tail = &qs->pending;
     qs->done_tail = &qs->done;
+    qs->pid = getpid();
+    store_now(&qs->last_ckpt);
     pthread_mutex_init(&qs->mu, NULL);
-    pthread_cond_init(&qs->cv, NULL);
-    int err = store_parse_fault(&qs->fault);
+    /* The checkpoint deadline is on the monotonic clock: a clock step (I12) must neither
+     * stall checkpoints nor fire them all at once. */
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&qs->cv, &ca);
+    pthread_condattr_destroy(&ca);
+    qs->rbuf = malloc(STORE_ROUND_BUF);
+    int err = qs->rbuf == NULL ? ENOMEM : store_parse_fault(&qs->fault);
     if (err == 0)
         err = store_open_fds(qs, spool, base);
     if (err == 0) {
@@ -636,7 +1011,7 @@ struct queue_msg *queue_msg_begin(struct queue_store *qs, const struct queue_env
     id_next(m->id);
     m->seq = qs->next_seq++;
     m->fd =
-        openat(qs->incoming_fd, m->id, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        openat(qs->incoming_fd, m->id, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (m->fd < 0) {
         int e = errno;
         msg_free(m);
@@ -692,6 +1067,9 @@ static int msg_finish(struct queue_msg *m)
     unsigned char end[STORE_END] = STORE_END_MAGIC;
     store_be32(end + 4, (uint32_t)crc);
     msg_put(m, end, sizeof end);
+    /* The log record needs the whole file's CRC: the end record joined in, no reading. */
+    m->file_crc = (uint32_t)crc32_z(crc, end, sizeof end);
+    m->file_len = (uint64_t)m->body_len_off + STORE_BODY_LEN + m->body_len + STORE_END;
     return msg_flush(m);
 }
 

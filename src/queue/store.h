@@ -42,8 +42,10 @@ int queue_store_prepare_recover(const char *spool, int *lock_fd, struct queue_st
 struct queue_store *queue_store_open(const char *spool, struct event_base *base);
 
 /* Finish every commit in flight (their callbacks run, from inside this call, and must not
- * begin or commit messages), stop the thread, free. Every message begun must have been
- * committed or aborted before. */
+ * begin or commit messages), checkpoint, stop the thread, free. On return every message
+ * acknowledged by this store is in queue/, unless the checkpoint failed: then it stays in
+ * the write-ahead log, for the recovery at the next start. Every message begun must have
+ * been committed or aborted before. */
 void queue_store_close(struct queue_store *qs);
 
 /* Start a message: allocate its id (written to id) and write the envelope. NULL + errno

@@ -15,6 +15,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -210,12 +211,14 @@ static DIR *wal_opendir(int dfd)
         int e = errno;
         close(dup_fd);
         errno = e;
+        return NULL;
     }
+    /* The duplicate shares the file offset that an earlier listing left at the end. */
+    rewinddir(d);
     return d;
 }
 
-int queue_wal_recover(int wal_fd, int incoming_fd, int queue_fd,
-                      struct queue_store_recovery *out)
+int queue_wal_recover(int wal_fd, int incoming_fd, int queue_fd, struct queue_store_recovery *out)
 {
     struct queue_store_recovery c = {0};
     DIR *d = wal_opendir(wal_fd);

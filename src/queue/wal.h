@@ -43,7 +43,6 @@ int queue_wal_materialize(int seg_fd, off_t off, const struct queue_wal_head *h,
  * queue/ (records whose id has no file there), fsync queue/, then unlink the segments and
  * fsync wal/. A segment is read up to its first invalid or cut record. 0 or an errno;
  * on error no segment is unlinked. out may be NULL. */
-int queue_wal_recover(int wal_fd, int incoming_fd, int queue_fd,
-                      struct queue_store_recovery *out);
+int queue_wal_recover(int wal_fd, int incoming_fd, int queue_fd, struct queue_store_recovery *out);
 
 #endif

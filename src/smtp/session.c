@@ -239,6 +239,13 @@ static bool session_command_input(struct session *s)
     }
     size_t n = avail < max + 1 ? avail : max + 1;
     const unsigned char *buf = evbuffer_pullup(in, (ev_ssize_t)n);
+    /* A TLS ClientHello or RDP bytes rarely hold a LF: judge a line by its first byte at once
+     * rather than wait out the command timeout (A8). */
+    if (s->line_started_ms == 0 && ((buf[0] < 0x20 && buf[0] != '\r' && buf[0] != '\n') ||
+                                    buf[0] >= 0x7f)) {
+        session_foreign(s);
+        return true;
+    }
     size_t linelen = 0, consumed = 0;
     enum proto_line_status st = proto_line_scan(buf, n, max, &linelen, &consumed);
 

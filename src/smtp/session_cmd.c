@@ -422,8 +422,9 @@ static const struct session_command session_commands[PROTO_VERB_COUNT] = {
     [PROTO_VERB_HELO] = {"HELO", CMD_F_PRE_HELO | CMD_F_GROUP_END | CMD_F_JUNK, cmd_helo_only},
     [PROTO_VERB_EHLO] = {"EHLO", CMD_F_PRE_HELO | CMD_F_GROUP_END | CMD_F_JUNK, cmd_ehlo},
     [PROTO_VERB_MAIL] = {"MAIL", 0, cmd_mail},
-    [PROTO_VERB_RCPT] = {"RCPT", 0, cmd_rcpt},
-    [PROTO_VERB_DATA] = {"DATA", 0, cmd_data},
+    /* Without a transaction these answer "need MAIL", which is the more useful error. */
+    [PROTO_VERB_RCPT] = {"RCPT", CMD_F_PRE_HELO, cmd_rcpt},
+    [PROTO_VERB_DATA] = {"DATA", CMD_F_PRE_HELO, cmd_data},
     [PROTO_VERB_BDAT] = {"BDAT", 0, cmd_bdat},
     [PROTO_VERB_RSET] = {"RSET", CMD_F_PRE_HELO | CMD_F_JUNK | CMD_F_NO_ARG, cmd_rset},
     [PROTO_VERB_NOOP] = {"NOOP", CMD_F_PRE_HELO | CMD_F_JUNK, cmd_noop},
@@ -434,6 +435,13 @@ static const struct session_command session_commands[PROTO_VERB_COUNT] = {
     [PROTO_VERB_STARTTLS] = {"STARTTLS", CMD_F_NO_ARG, cmd_starttls},
     [PROTO_VERB_AUTH] = {"AUTH", 0, cmd_auth},
 };
+
+void session_foreign(struct session *s)
+{
+    log_event("foreign_protocol", "session=%016llx client=%s", (unsigned long long)s->id, s->addr);
+    session_reply(s, REPLY_FOREIGN_PROTOCOL, NULL);
+    session_close(s);
+}
 
 void session_command(struct session *s, const char *line, size_t len)
 {
@@ -453,10 +461,7 @@ void session_command(struct session *s, const char *line, size_t len)
         session_reply(s, REPLY_CTL_COMMAND, NULL);
         return;
     case PROTO_CMD_FOREIGN:
-        log_event("foreign_protocol", "session=%016llx client=%s", (unsigned long long)s->id,
-                  s->addr);
-        session_reply(s, REPLY_FOREIGN_PROTOCOL, NULL);
-        session_close(s);
+        session_foreign(s);
         return;
     }
 

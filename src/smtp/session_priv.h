@@ -113,6 +113,7 @@ bool session_server_spool_ok(struct session_server *srv);
 /* session_cmd.c */
 void session_command(struct session *s, const char *line, size_t len);
 void session_sync_error(struct session *s);   /* 554 5.5.0 and close (E1-E4) */
+void session_foreign(struct session *s);      /* 421 4.7.0 and close (A8, A9) */
 
 /* session_data.c */
 void session_data_start(struct session *s);                    /* after DATA's checks */

@@ -404,13 +404,17 @@ class Daemon:
     def queue_path(self, qid):
         return os.path.join(self.spool, "queue", qid)
 
-    def message(self, qid):
-        """Envelope bytes and stored message bytes of a queued message (checked)."""
-        return read_queue_file(self.queue_path(qid))
+    def message(self, qid, timeout=3.0):
+        """Envelope bytes and stored message bytes of a queued message (checked). An
+        acknowledged message may wait in the store's log for a checkpoint (doc/QUEUE.md)
+        before it appears in queue/: wait that long."""
+        path = self.queue_path(qid)
+        wait_for(lambda: os.path.exists(path), timeout, what="%s in queue/" % qid)
+        return read_queue_file(path)
 
-    def body(self, qid):
+    def body(self, qid, timeout=3.0):
         """The stored bytes after our Received header."""
-        _, msg = self.message(qid)
+        _, msg = self.message(qid, timeout)
         return split_received(msg)[1]
 
     def wait_incoming_empty(self, timeout=3.0):

@@ -3,7 +3,10 @@ the master, and several workers serving the same listeners."""
 
 import os
 import signal
+import subprocess
 import time
+
+import pytest
 
 from e2e_helpers import Client, Closed, queued_id, send_message, wait_for
 
@@ -20,6 +23,7 @@ def test_sighup_reload_keeps_live_session_and_applies_new_config(make_daemon):
     d.write_conf()
     os.kill(d.pid, signal.SIGHUP)
     wait_for(lambda: d.log_events("reload"), 5.0, what="event=reload")
+    wait_for(lambda: len(d.log_events("worker_start")) >= 2, 5.0, what="the new worker")
     # The session opened before the reload goes on as if nothing happened.
     qid = send_message(c, BODY)
     c.expect("QUIT", 221)
@@ -42,12 +46,29 @@ def test_sighup_reload_keeps_session_inside_transaction(make_daemon):
     d.write_conf()
     os.kill(d.pid, signal.SIGHUP)
     wait_for(lambda: d.log_events("reload"), 5.0, what="event=reload")
+    wait_for(lambda: len(d.log_events("worker_start")) >= 2, 5.0, what="the new worker")
     c.expect("DATA", 354)
     c.send(BODY + b".\r\n")
     code, lines = c.reply()
     assert code == 250, lines
     assert d.body(queued_id(lines[-1])) == BODY
     c.close()
+
+
+def test_sigterm_right_after_sighup_exits_0(make_daemon):
+    # A SIGTERM that reaches a worker forked by the reload before it has set up its own
+    # handlers must not be lost: the daemon still drains and exits 0.
+    for i in range(5):
+        d = make_daemon(sub="r%d" % i)
+        os.kill(d.pid, signal.SIGHUP)
+        os.kill(d.pid, signal.SIGTERM)
+        try:
+            rc = d.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            d.kill()
+            pytest.fail("sluiced ignored SIGTERM sent during a reload (try %d):\n%s"
+                        % (i, d.log()[-1500:]))
+        assert rc == 0
 
 
 def test_sighup_bad_config_keeps_serving(make_daemon):

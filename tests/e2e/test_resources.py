@@ -271,12 +271,14 @@ def test_H7_messages_per_connection_limit(make_daemon):
     d = make_daemon("limits { messages 3 }")
     with Client(d.port) as c:
         c.expect("EHLO client.example", 250)
-        for _ in range(3):
-            send_message(c, BODY)
+        qids = [send_message(c, BODY) for _ in range(3)]
         c.send("MAIL FROM:<sender@example.org>\r\n")
         lines = c.wait_closed(3.0)
         assert lines[0] == "421 4.7.0 Error: too many messages in this connection", lines
-    assert len(d.queued()) == 3
+    for qid in qids:
+        assert d.body(qid) == BODY
+    d.wait_incoming_empty()
+    assert d.queued() == sorted(qids)
     d.assert_healthy()
 
 

@@ -276,7 +276,6 @@ class Conn:
     def _set_eof(self, why):
         self.eof = True
         self.eof_reason = why
-        self.note(f"-- {why}")
 
     def fill(self, deadline):
         """Waits until more data arrives or EOF; False on timeout."""
@@ -308,6 +307,7 @@ class Conn:
                 if self.buf:
                     part = bytes(self.buf)
                     raise Fail(lineno, "connection closed inside a reply line", got=part)
+                self.note(f"-- {self.eof_reason}")
                 return None
             if not self.fill(deadline):
                 raise Timeout()
@@ -474,7 +474,10 @@ class Daemon:
             why = self._start_once()
             if why is None:
                 return None
+            exited = self.proc is not None and self.proc.poll() is not None
             self.cleanup()
+            if not exited:       # it ran but never listened: trying again would not help
+                break
         return why
 
     def _start_once(self):
@@ -738,7 +741,7 @@ class Run:
                        got=bytes(c.buf))
         if not c.eof:
             raise Fail(st.lineno, f"connection still open after {CLOSE_TIMEOUT:.0f}s")
-        c.note("-- closed as expected")
+        c.note(f"-- closed as expected ({c.eof_reason})")
 
     def queued(self, st):
         want = st.arg
@@ -783,16 +786,12 @@ class Run:
         except OSError as e:
             raise Fail(st.lineno, f"cannot read {newest}: {e}") from None
         m = st.arg.search(data)
-        if op_is(st, "QFILE") and m is None:
+        if st.op == "QFILE" and m is None:
             raise Fail(st.lineno, f"queue file {os.path.basename(newest)} does not match",
                        expected=st.text, got=data[:400])
-        if op_is(st, "QFILE-NOT") and m is not None:
+        if st.op == "QFILE-NOT" and m is not None:
             raise Fail(st.lineno, f"queue file {os.path.basename(newest)} matches",
                        expected=st.text, got=m.group(0))
-
-
-def op_is(st, op):
-    return st.op == op
 
 
 def flood(text, count):
@@ -814,9 +813,12 @@ def run_transcript(t, daemon):
         return format_fail(t, f, r.convo)
     except Exception as e:  # a runner bug must still be a visible failure
         return f"runner error: {type(e).__name__}: {e}\n" + convo_text(r.convo)
-    rep = SANITIZER_RE.search(daemon.log_since(r.log_offset))
-    if rep:
-        return "sanitizer report in the daemon log\n" + indent(daemon.log_tail(20))
+    lines = daemon.log_since(r.log_offset).splitlines()
+    hits = [i for i, line in enumerate(lines) if SANITIZER_RE.search(line)]
+    if hits:
+        excerpt = lines[hits[0]:hits[0] + 20]
+        return ("sanitizer report in the daemon log\n"
+                + indent("\n".join(show(x, 200) for x in excerpt)))
     return None
 
 
@@ -881,9 +883,11 @@ def run_group(sluiced, key, transcripts, keep):
             daemon = Daemon(sluiced, list(key), keep)
             why = daemon.start()
             if why is not None:
-                results.append((t.name, why))
+                # The same configuration would fail the same way: fail the rest of the group now.
+                for rest in transcripts[len(results):]:
+                    results.append((rest.name, why))
                 daemon = None
-                continue
+                break
         why = run_transcript(t, daemon)
         pending.append(len(results))
         results.append((t.name, why))

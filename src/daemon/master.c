@@ -139,8 +139,18 @@ static void master_spawn(struct master *m, unsigned index)
         slot++;
     if (slot == MASTER_MAX_WORKERS)
         return;
+    /* A stop or retire signal that lands between fork() and the worker's own handlers would
+     * hit the master's handlers in the child and be lost: hold them until the worker has its
+     * handlers (worker_main unblocks them). */
+    sigset_t hold, old;
+    sigemptyset(&hold);
+    sigaddset(&hold, SIGTERM);
+    sigaddset(&hold, SIGINT);
+    sigaddset(&hold, SIGUSR1);
+    sigprocmask(SIG_BLOCK, &hold, &old);
     pid_t pid = fork();
     if (pid < 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
         log_event("fork_error", "error=%s", strerror(errno));
         return;
     }
@@ -156,6 +166,7 @@ static void master_spawn(struct master *m, unsigned index)
         event_base_free(m->base);
         _exit(worker_main(m->cfg, wfds, index));
     }
+    sigprocmask(SIG_SETMASK, &old, NULL);
     m->workers[slot] = (struct master_worker){pid, index, m->generation, time(NULL)};
     log_event("worker_spawn", "index=%u pid=%d generation=%u", index, (int)pid, m->generation);
 }

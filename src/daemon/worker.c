@@ -144,6 +144,12 @@ int worker_main(const struct config *cfg, const int *fds, unsigned index)
     event_add(term, NULL);
     event_add(intr, NULL);
     event_add(usr1, NULL);
+    sigset_t held;
+    sigemptyset(&held);
+    sigaddset(&held, SIGTERM);
+    sigaddset(&held, SIGINT);
+    sigaddset(&held, SIGUSR1);
+    sigprocmask(SIG_UNBLOCK, &held, NULL); /* blocked by the master around fork() */
     log_event("worker_start", "index=%u pid=%d", index, (int)getpid());
     event_base_dispatch(w.base);
     event_free(term);

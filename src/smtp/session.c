@@ -399,6 +399,8 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_TIMEOUT) {
         if (s->closing || (what & BEV_EVENT_WRITING)) {
+            log_event("timeout", "session=%016llx client=%s state=write", (unsigned long long)s->id,
+                      s->addr);
             session_free(s);
             return;
         }

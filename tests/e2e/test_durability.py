@@ -235,6 +235,30 @@ def test_I7_disk_full_452_nothing_partial_and_recovers(make_daemon, small_tmpfs)
         os.unlink(d.queue_path(qid))
 
 
+def test_I7_spool_min_free_refuses_at_mail(make_daemon, small_tmpfs):
+    d = make_daemon("limits { spool-min-free 1M }", spool=str(small_tmpfs / "spool"))
+    filler = small_tmpfs / "filler"
+    st = os.statvfs(str(small_tmpfs))
+    filler.write_bytes(b"\0" * max(0, st.f_bavail * st.f_frsize - 512 * 1024))
+    with Client(d.port) as c:
+        c.expect("EHLO client.example", 250)
+        c.expect("MAIL FROM:<sender@example.org>", 452,
+                 "452 4.3.1 Error: insufficient system storage")
+        filler.unlink()
+        # The free-space figure may be cached for a second.
+        wait_for(lambda: c.cmd("MAIL FROM:<sender@example.org>")[0] == 250, 3.0,
+                 interval=0.3, what="MAIL to be accepted once space is free")
+        c.expect("RCPT TO:<alice@mx.test>", 250)
+        c.expect("DATA", 354)
+        c.send(BODY + b".\r\n")
+        code, lines = c.reply()
+        assert code == 250, lines
+        c.expect("QUIT", 221)
+    qid = queued_id(lines[-1])
+    assert d.body(qid) == BODY
+    os.unlink(d.queue_path(qid))
+
+
 def test_I11_second_instance_on_same_spool_refuses(make_daemon):
     first = make_daemon(sub="first")
     second = make_daemon(sub="second", start=False, spool=first.spool)

@@ -161,7 +161,7 @@ def _client_hello_prefix(n):
     ("plaintext", b"EHLO client.example\r\n"),
     ("silence", b""),
     ("partial-hello", None),
-])
+], ids=["garbage", "plaintext", "silence", "partial-hello"])
 def test_F6_implicit_tls_bad_handshake_closed_within_timeout(timeouts_daemon, what, data):
     d = timeouts_daemon
     if data is None:

@@ -143,10 +143,7 @@ static void master_spawn(struct master *m, unsigned index)
      * hit the master's handlers in the child and be lost: hold them until the worker has its
      * handlers (worker_main unblocks them). */
     sigset_t hold, old;
-    sigemptyset(&hold);
-    sigaddset(&hold, SIGTERM);
-    sigaddset(&hold, SIGINT);
-    sigaddset(&hold, SIGUSR1);
+    daemon_worker_signals(&hold);
     sigprocmask(SIG_BLOCK, &hold, &old);
     pid_t pid = fork();
     if (pid < 0) {

@@ -37,6 +37,14 @@ struct accept_ctx {
     const struct conf_listener *l;
 };
 
+void daemon_worker_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    sigaddset(set, SIGTERM);
+    sigaddset(set, SIGINT);
+    sigaddset(set, SIGUSR1);
+}
+
 static void worker_accept_cb(int fd, const struct sockaddr *sa, socklen_t salen, void *arg)
 {
     struct accept_ctx *a = arg;
@@ -145,10 +153,7 @@ int worker_main(const struct config *cfg, const int *fds, unsigned index)
     event_add(intr, NULL);
     event_add(usr1, NULL);
     sigset_t held;
-    sigemptyset(&held);
-    sigaddset(&held, SIGTERM);
-    sigaddset(&held, SIGINT);
-    sigaddset(&held, SIGUSR1);
+    daemon_worker_signals(&held);
     sigprocmask(SIG_UNBLOCK, &held, NULL); /* blocked by the master around fork() */
     log_event("worker_start", "index=%u pid=%d", index, (int)getpid());
     event_base_dispatch(w.base);

@@ -1,8 +1,9 @@
-/* master: the sluiced supervisor. Prepares the spool (lock, crash leftovers), creates the
- * first-start TLS certificate, binds the listeners, drops privileges, forks one worker per
- * core and restarts any that dies. SIGHUP re-reads the configuration and replaces the
- * workers by new ones while the old ones serve their live sessions to the end; SIGTERM or
- * SIGINT drains every worker and exits 0. Calls conf, queue/store, net, daemon/worker. */
+/* master: the sluiced supervisor. Prepares the spool (lock, crash leftovers, recovery of
+ * the log), creates the first-start TLS certificate, binds the listeners, drops privileges,
+ * forks one worker per core and restarts any that dies, after putting the messages the dead
+ * worker acknowledged in queue/. SIGHUP re-reads the configuration and replaces the workers
+ * by new ones while the old ones serve their live sessions to the end; SIGTERM or SIGINT
+ * drains every worker and exits 0. Calls conf, queue/store, net, daemon/worker. */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -202,6 +203,23 @@ static void master_restart_cb(evutil_socket_t fd, short what, void *arg)
     }
 }
 
+/* A dead worker's acknowledged messages wait in its log segments: put them in queue/ now,
+ * not at the next start. A worker that exited 0 checkpointed at close and left nothing,
+ * unless that checkpoint failed; the call then finds its segments, and otherwise costs one
+ * listing of wal/. It runs on the loop before any new fork, so no live worker has the pid. */
+static void master_recover_worker(const struct master *m, pid_t pid, bool crashed)
+{
+    struct queue_store_recovery rec;
+    if (queue_store_recover_worker(m->cfg->spool, pid, &rec) != 0)
+        log_event("worker_recover_error",
+                  "pid=%d error=%s replayed=%llu (left for the recovery at the next start)",
+                  (int)pid, strerror(errno), (unsigned long long)rec.replayed);
+    else if (crashed || rec.segments > 0)
+        log_event("worker_recovered", "pid=%d replayed=%llu skipped=%llu segments=%llu torn=%llu",
+                  (int)pid, (unsigned long long)rec.replayed, (unsigned long long)rec.present,
+                  (unsigned long long)rec.segments, (unsigned long long)rec.torn);
+}
+
 static void master_child_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct master *m = arg;
@@ -223,6 +241,7 @@ static void master_child_cb(evutil_socket_t sig, short what, void *arg)
                           WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
             else
                 log_event("worker_done", "index=%u pid=%d", w->index, (int)pid);
+            master_recover_worker(m, pid, crashed);
             if (!m->stopping && w->generation == m->generation)
                 restart = true;
             w->pid = 0;
@@ -309,11 +328,16 @@ int master_run(struct config *cfg, const char *conf_path)
     int lock_fd = -1;
 
     signal(SIGPIPE, SIG_IGN);
-    if (queue_store_prepare(cfg->spool, &lock_fd) != 0) {
+    struct queue_store_recovery rec;
+    if (queue_store_prepare_recover(cfg->spool, &lock_fd, &rec) != 0) {
         log_event("spool_error", "spool=%s error=%s", cfg->spool, strerror(errno));
         conf_free(cfg);
         return 1;
     }
+    if (rec.records > 0 || rec.torn > 0)
+        log_event("spool_recovered", "replayed=%llu skipped=%llu segments=%llu torn=%llu",
+                  (unsigned long long)rec.replayed, (unsigned long long)rec.present,
+                  (unsigned long long)rec.segments, (unsigned long long)rec.torn);
     if (master_check_directory(cfg) != 0 || master_tls(cfg) != 0 || master_bind(&m, cfg) != 0 ||
         master_drop_privileges(cfg->user) != 0) {
         conf_free(cfg);

@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "queue/envelope.h"
 #include "util/id.h"
@@ -37,8 +38,20 @@ struct queue_store_recovery {
  * also on error). */
 int queue_store_prepare_recover(const char *spool, int *lock_fd, struct queue_store_recovery *out);
 
-/* Worker: open the store on its event loop and start the sync thread. NULL + errno (EINVAL
- * for an unknown SLUICE_FAULT value: see doc/QUEUE.md, fault injection). */
+/* Master, after reaping worker pid, before forking again (so that no live store has that
+ * pid): replay the dead worker's log segments wal/<pid>-* into queue/ as start-up recovery
+ * does (records whose id is already in queue/ are skipped), fsync queue/, unlink those
+ * segments, fsync wal/, then remove its incoming/<pid>/. Touches nothing of another pid, so
+ * it is safe while other workers run. Cheap when the worker closed its store cleanly: it
+ * then finds nothing. 0, or -1 with errno (EINVAL for pid <= 0; on an I/O error no segment
+ * is unlinked, and the recovery at the next start does the work); the counts go to *out
+ * (may be NULL), as far as it got. */
+int queue_store_recover_worker(const char *spool, pid_t pid, struct queue_store_recovery *out);
+
+/* Worker: open the store on its event loop and start the sync thread. The store writes its
+ * messages in incoming/<pid>/ (created here, removed by queue_store_close when empty) and
+ * its log in wal/<pid>-<seq>, pid being the caller's. One store per process. NULL + errno
+ * (EINVAL for an unknown SLUICE_FAULT value: see doc/QUEUE.md, fault injection). */
 struct queue_store *queue_store_open(const char *spool, struct event_base *base);
 
 /* Finish every commit in flight (their callbacks run, from inside this call, and must not

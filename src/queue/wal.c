@@ -1,7 +1,8 @@
 /* wal: record format of the queue store's write-ahead log, and turning records back into
- * queue files (doc/QUEUE.md, "Write-ahead log" and "Recovery"). Called by store.c: the
- * sync thread encodes record headers, and rewrites acknowledged messages from their
- * records when a checkpoint has failed; queue_store_prepare recovers with it at start.
+ * queue files (doc/QUEUE.md, "Write-ahead log" and "Recovery"). Called by the store: its
+ * sync thread (store_sync.c) encodes record headers, and rewrites acknowledged messages
+ * from their records when a checkpoint has failed; store_recover.c recovers with it at
+ * start, and replays one dead worker's segments while the others run.
  * Invariants:
  * - a record is trusted only when its header is well formed (the id is checked before it
  *   becomes a file name) and its CRC-32 over header and payload matches; a segment is read
@@ -9,7 +10,8 @@
  *   nothing after it was ever acknowledged;
  * - a file reaches queue/ only by rename of a temp file that was written and fsynced
  *   whole, so the rule "every file in queue/ is complete" holds during recovery too;
- * - segments are unlinked only after queue/ is fsynced. */
+ * - segments are unlinked only after queue/ is fsynced;
+ * - recovering one pid reads and unlinks only the names "<pid>-<digits>". */
 #include "queue/wal.h"
 
 #include <dirent.h>
@@ -218,15 +220,38 @@ static DIR *wal_opendir(int dfd)
     return d;
 }
 
-int queue_wal_recover(int wal_fd, int incoming_fd, int queue_fd, struct queue_store_recovery *out)
+/* A segment of pid: "<pid>-<seq>", both decimal, as the store names them. pid 0 takes
+ * every name. */
+static bool wal_name_of(const char *name, pid_t pid)
+{
+    if (pid == 0)
+        return true;
+    char prefix[32];
+    int n = snprintf(prefix, sizeof prefix, "%ld-", (long)pid);
+    if (n < 0 || (size_t)n >= sizeof prefix || strncmp(name, prefix, (size_t)n) != 0)
+        return false;
+    const char *seq = name + n;
+    if (*seq == '\0')
+        return false;
+    for (; *seq != '\0'; seq++)
+        if (*seq < '0' || *seq > '9')
+            return false;
+    return true;
+}
+
+static int wal_recover(int wal_fd, pid_t pid, int incoming_fd, int queue_fd,
+                       struct queue_store_recovery *out)
 {
     struct queue_store_recovery c = {0};
+    bool unlinked = false;
     DIR *d = wal_opendir(wal_fd);
     if (d == NULL)
         return errno;
     int err = 0;
     const char *name;
     while (err == 0 && (name = wal_next_name(d)) != NULL) {
+        if (!wal_name_of(name, pid))
+            continue;
         /* O_NONBLOCK and O_NOFOLLOW: whatever was planted here is read as data or not at
          * all; anything but a regular file is no segment of ours and only gets unlinked. */
         int fd = openat(wal_fd, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
@@ -248,20 +273,38 @@ int queue_wal_recover(int wal_fd, int incoming_fd, int queue_fd, struct queue_st
     if (err == 0 && c.replayed > 0 && fsync(queue_fd) != 0)
         err = errno;
     if (err == 0) {
-        /* Nothing is appended while the master holds the lock: a second listing sees the
-         * same segments. */
+        /* Nothing is appended to these segments while we read them (the master holds the
+         * lock and no worker runs; or their worker is dead and reaped, and the master forks
+         * no new one until this returns): a second listing sees the same ones. */
         d = wal_opendir(wal_fd);
         if (d == NULL)
             err = errno;
-        while (err == 0 && (name = wal_next_name(d)) != NULL)
-            if (unlinkat(wal_fd, name, 0) != 0 && errno != ENOENT && errno != EISDIR)
+        while (err == 0 && (name = wal_next_name(d)) != NULL) {
+            if (!wal_name_of(name, pid))
+                continue;
+            if (unlinkat(wal_fd, name, 0) == 0)
+                unlinked = true;
+            else if (errno != ENOENT && errno != EISDIR)
                 err = errno;
+        }
         if (d != NULL)
             closedir(d);
     }
-    if (err == 0 && fsync(wal_fd) != 0)
+    /* A worker that closed its store cleanly left no segment: nothing to make durable. */
+    if (err == 0 && (pid == 0 || unlinked) && fsync(wal_fd) != 0)
         err = errno;
     if (out != NULL)
         *out = c;
     return err;
+}
+
+int queue_wal_recover(int wal_fd, int incoming_fd, int queue_fd, struct queue_store_recovery *out)
+{
+    return wal_recover(wal_fd, 0, incoming_fd, queue_fd, out);
+}
+
+int queue_wal_recover_pid(int wal_fd, pid_t pid, int incoming_fd, int queue_fd,
+                          struct queue_store_recovery *out)
+{
+    return pid > 0 ? wal_recover(wal_fd, pid, incoming_fd, queue_fd, out) : EINVAL;
 }

@@ -1,6 +1,6 @@
 /* wal: the write-ahead log records of the queue store (doc/QUEUE.md, "Write-ahead log").
- * Internal to src/queue: store.c appends records in its commit rounds and, like
- * queue_store_prepare, turns records back into queue files through this module. */
+ * Internal to src/queue: store_sync.c appends records in its commit rounds and, like
+ * store_recover.c, turns records back into queue files through this module. */
 #ifndef SLUICE_QUEUE_WAL_H
 #define SLUICE_QUEUE_WAL_H
 
@@ -44,5 +44,11 @@ int queue_wal_materialize(int seg_fd, off_t off, const struct queue_wal_head *h,
  * fsync wal/. A segment is read up to its first invalid or cut record. 0 or an errno;
  * on error no segment is unlinked. out may be NULL. */
 int queue_wal_recover(int wal_fd, int incoming_fd, int queue_fd, struct queue_store_recovery *out);
+
+/* The same for the segments of one dead worker (wal/<pid>-<seq>), while other workers run:
+ * every other name in wal/ is left alone. The caller guarantees that pid's worker is gone
+ * and no new store has its pid yet. EINVAL for pid <= 0. */
+int queue_wal_recover_pid(int wal_fd, pid_t pid, int incoming_fd, int queue_fd,
+                          struct queue_store_recovery *out);
 
 #endif

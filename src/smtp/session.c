@@ -26,7 +26,7 @@
 #include "util/log.h"
 
 #define SESSION_OUTPUT_HIGH (64 * 1024) /* stop reading while this much is unsent (E5) */
-#define SESSION_DRAIN_MS 100
+#define SESSION_DRAIN_MS 50 /* poll of a closing TLS session's socket buffer */
 static void session_read_cb(struct bufferevent *bev, void *arg);
 static void session_write_cb(struct bufferevent *bev, void *arg);
 static void session_drain_timer_cb(evutil_socket_t fd, short what, void *arg);
@@ -39,7 +39,7 @@ uint64_t session_now_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
-static struct timeval session_tv(unsigned ms)
+struct timeval session_tv(unsigned ms)
 {
     struct timeval tv = {(time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000};
     return tv;
@@ -98,10 +98,10 @@ void session_close(struct session *s)
     if (s->closing)
         return;
     s->closing = true;
+    s->closing_ms = session_now_ms();
     bufferevent_disable(s->bev, EV_READ);
     bufferevent_setwatermark(s->bev, EV_WRITE, 0, 0);
-    struct timeval tv = session_tv(s->srv->cfg->timeouts.write);
-    bufferevent_set_timeouts(s->bev, NULL, &tv);
+    session_idle_timeouts(s, 0);
     session_close_check_later(s);
 }
 
@@ -114,8 +114,11 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
         struct bufferevent *under = bufferevent_get_underlying(s->bev);
         if (evbuffer_get_length(bufferevent_get_output(s->bev)) > 0)
             return;
-        if (under != NULL && evbuffer_get_length(bufferevent_get_output(under)) > 0) {
-            struct timeval tv = session_tv(SESSION_DRAIN_MS / 10);
+        /* The filter's buffer is empty but the socket's may not be: poll it, within the
+         * write timeout (H5). */
+        if (under != NULL && evbuffer_get_length(bufferevent_get_output(under)) > 0 &&
+            session_now_ms() - s->closing_ms < s->srv->cfg->timeouts.write) {
+            struct timeval tv = session_tv(SESSION_DRAIN_MS);
             evtimer_add(s->timer, &tv);
             return;
         }
@@ -173,11 +176,17 @@ void session_arm_timer(struct session *s, unsigned ms)
     evtimer_add(s->timer, &tv);
 }
 
+/* Under TLS the socket's own bufferevent holds the bytes in flight, so it gets the same
+ * timeouts as the filter (its timeouts reach session_event_cb through the filter). */
 void session_idle_timeouts(struct session *s, unsigned read_ms)
 {
     struct timeval rtv = session_tv(read_ms);
     struct timeval wtv = session_tv(s->srv->cfg->timeouts.write);
-    bufferevent_set_timeouts(s->bev, &rtv, &wtv);
+    struct bufferevent *under = bufferevent_get_underlying(s->bev);
+
+    bufferevent_set_timeouts(s->bev, read_ms > 0 ? &rtv : NULL, &wtv);
+    if (under != NULL)
+        bufferevent_set_timeouts(under, read_ms > 0 ? &rtv : NULL, &wtv);
 }
 
 /* ---- transaction ---- */
@@ -234,14 +243,16 @@ static bool session_command_input(struct session *s)
         }
         evbuffer_drain(in, (size_t)lf.pos + 1);
         s->discard_line = false;
-        s->line_started_ms = 0;
+        s->line_pending = false;
+        if (s->timer != NULL)
+            evtimer_del(s->timer);
         return true;
     }
     size_t n = avail < max + 1 ? avail : max + 1;
     const unsigned char *buf = evbuffer_pullup(in, (ev_ssize_t)n);
     /* A TLS ClientHello or RDP bytes rarely hold a LF: judge a line by its first byte at once
      * rather than wait out the command timeout (A8). */
-    if (s->line_started_ms == 0 && ((buf[0] < 0x20 && buf[0] != '\r' && buf[0] != '\n') ||
+    if (!s->line_pending && ((buf[0] < 0x20 && buf[0] != '\r' && buf[0] != '\n') ||
                                     buf[0] >= 0x7f)) {
         session_foreign(s);
         return true;
@@ -251,17 +262,25 @@ static bool session_command_input(struct session *s)
 
     switch (st) {
     case PROTO_LINE_INCOMPLETE:
-        if (s->line_started_ms == 0) {
-            s->line_started_ms = session_now_ms();
+        if (!s->line_pending) {
+            s->line_pending = true;
             session_arm_timer(s, s->srv->cfg->timeouts.command_deadline);
         }
         return false;
     case PROTO_LINE_TOO_LONG: {
-        /* RFC 5321 §4.5.3.1.4; keep going in sync by skipping to the next LF (A1, A2). */
+        /* RFC 5321 §4.5.3.1.4; keep going in sync by skipping to the next LF (A1, A2). The
+         * line's deadline keeps running while its rest is skipped (H2). */
         bool complete = consumed > 0 && buf[consumed - 1] == '\n';
         evbuffer_drain(in, consumed);
-        s->discard_line = !complete;
         session_reply(s, REPLY_LINE_TOO_LONG, NULL);
+        if (!complete) {
+            s->discard_line = true;
+            if (!s->line_pending) {
+                s->line_pending = true;
+                session_arm_timer(s, s->srv->cfg->timeouts.command_deadline);
+            }
+            return true;
+        }
         break;
     }
     case PROTO_LINE_BARE_LF:
@@ -277,14 +296,14 @@ static bool session_command_input(struct session *s)
         evbuffer_drain(in, consumed);
         if (s->timer != NULL)
             evtimer_del(s->timer);
-        s->line_started_ms = 0;
+        s->line_pending = false;
         session_command(s, line, linelen);
         return true;
     }
     }
     if (s->timer != NULL)
         evtimer_del(s->timer);
-    s->line_started_ms = 0;
+    s->line_pending = false;
     return true;
 }
 
@@ -354,16 +373,22 @@ void session_tls_start(struct session *s)
     SSL *ssl = SSL_new(s->srv->tls);
     struct bufferevent *tls = NULL;
 
+    /* Deferred callbacks: the filter may otherwise call us back from inside our own
+     * bufferevent calls (enable, drain) and free the session under the caller. */
     if (ssl != NULL)
         tls = bufferevent_openssl_filter_new(s->srv->base, s->bev, ssl, BUFFEREVENT_SSL_ACCEPTING,
-                                             BEV_OPT_CLOSE_ON_FREE);
+                                             BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
     if (tls == NULL) {
-        if (ssl != NULL)
-            SSL_free(ssl);
+        /* A failed filter may already have released the SSL; leaking it on this
+         * out-of-memory path is safer than freeing it twice. */
         log_event("tls_error", "session=%016llx error=setup", (unsigned long long)s->id);
         session_close(s);
         return;
     }
+    /* The filter moves its output to the socket's buffer until that holds this much; past it
+     * the filter's own buffer grows, which is what pauses reading (E5) and arms the write
+     * timeout (H5). */
+    bufferevent_setwatermark(s->bev, EV_WRITE, 0, SESSION_OUTPUT_HIGH / 4);
     bufferevent_openssl_set_allow_dirty_shutdown(tls, 1);
     s->bev = tls;
     s->state = SESSION_HANDSHAKE;

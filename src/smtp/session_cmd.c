@@ -142,6 +142,11 @@ static void cmd_mail(struct session *s, const struct proto_command *cmd)
         session_reply(s, REPLY_NESTED_MAIL, NULL);
         return;
     }
+    if (s->draining) {
+        session_reply(s, REPLY_SHUTDOWN, NULL);
+        session_close(s);
+        return;
+    }
     if (s->listener->tls == CONF_TLS_REQUIRED && !s->tls) {
         session_reply(s, REPLY_TLS_REQUIRED, NULL);
         return;
@@ -316,6 +321,12 @@ static bool session_tx_ready(struct session *s)
 
 static void cmd_data(struct session *s, const struct proto_command *cmd)
 {
+    /* E4, C1: bytes sent before our answer to DATA are a body or an attempt to smuggle
+     * commands; whatever DATA's verdict, none of them may run as a command. */
+    if (session_pipelined(s)) {
+        session_sync_error(s);
+        return;
+    }
     if (cmd->arglen > 0) {
         session_reply(s, REPLY_SYNTAX_DATA, NULL);
         return;
@@ -326,11 +337,6 @@ static void cmd_data(struct session *s, const struct proto_command *cmd)
     }
     if (!session_tx_ready(s))
         return;
-    /* E4: the body must not be sent before the 354 ("transaction stuffing"). */
-    if (session_pipelined(s)) {
-        session_sync_error(s);
-        return;
-    }
     session_data_start(s);
 }
 
@@ -425,7 +431,9 @@ static const struct session_command session_commands[PROTO_VERB_COUNT] = {
     /* Without a transaction these answer "need MAIL", which is the more useful error. */
     [PROTO_VERB_RCPT] = {"RCPT", CMD_F_PRE_HELO, cmd_rcpt},
     [PROTO_VERB_DATA] = {"DATA", CMD_F_PRE_HELO, cmd_data},
-    [PROTO_VERB_BDAT] = {"BDAT", 0, cmd_bdat},
+    /* Before EHLO, BDAT is answered by cmd_bdat (not negotiated: close), never by skipping
+     * its octets as commands (D7). */
+    [PROTO_VERB_BDAT] = {"BDAT", CMD_F_PRE_HELO, cmd_bdat},
     [PROTO_VERB_RSET] = {"RSET", CMD_F_PRE_HELO | CMD_F_JUNK | CMD_F_NO_ARG, cmd_rset},
     [PROTO_VERB_NOOP] = {"NOOP", CMD_F_PRE_HELO | CMD_F_JUNK, cmd_noop},
     [PROTO_VERB_QUIT] = {"QUIT", CMD_F_PRE_HELO | CMD_F_NO_ARG, cmd_quit},

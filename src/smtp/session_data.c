@@ -125,16 +125,6 @@ static void session_reader_init(struct session *s, bool dotted)
     data_reader_init(&s->tx->reader, &lim, flags);
 }
 
-static void session_body_timeouts(struct session *s)
-{
-    const struct config *cfg = s->srv->cfg;
-    struct timeval rtv = {(time_t)(cfg->timeouts.data_block / 1000),
-                          (suseconds_t)(cfg->timeouts.data_block % 1000) * 1000};
-    struct timeval wtv = {(time_t)(cfg->timeouts.write / 1000),
-                          (suseconds_t)(cfg->timeouts.write % 1000) * 1000};
-    bufferevent_set_timeouts(s->bev, &rtv, &wtv);
-}
-
 void session_data_start(struct session *s)
 {
     if (s->tx->mail.body == PROTO_BODY_BINARYMIME) {
@@ -150,7 +140,7 @@ void session_data_start(struct session *s)
     session_reader_init(s, true);
     session_reply(s, REPLY_DATA_GO, NULL);
     s->state = SESSION_DATA;
-    session_body_timeouts(s);
+    session_idle_timeouts(s, s->srv->cfg->timeouts.data_block);
     session_arm_timer(s, s->srv->cfg->timeouts.data_deadline);
 }
 
@@ -224,6 +214,10 @@ static void session_message_end(struct session *s, bool chunk)
     }
     struct queue_msg *m = tx->msg;
     tx->msg = NULL;
+    /* The data deadline no longer applies: a slow sync must not turn a committed message
+     * into a 421 the client would retry (a duplicate). */
+    if (s->timer != NULL)
+        evtimer_del(s->timer);
     s->state = SESSION_WAIT;
     bufferevent_disable(s->bev, EV_READ);
     queue_msg_commit(m, session_commit_cb, s->id, s->srv);
@@ -254,8 +248,18 @@ void session_bdat_start(struct session *s, uint64_t size, bool last)
         tx->bdat_failed = s->chunk_reply != REPLY_COUNT;
     }
     s->state = SESSION_BDAT;
-    session_body_timeouts(s);
+    session_idle_timeouts(s, s->srv->cfg->timeouts.data_block);
     session_arm_timer(s, s->srv->cfg->timeouts.data_deadline);
+}
+
+/* Back to reading commands between chunks: command timeouts, no data deadline. */
+static void session_bdat_between_chunks(struct session *s)
+{
+    if (s->closing)
+        return;
+    if (s->timer != NULL)
+        evtimer_del(s->timer);
+    session_idle_timeouts(s, s->srv->cfg->timeouts.command);
 }
 
 static void session_bdat_end(struct session *s)
@@ -274,7 +278,7 @@ static void session_bdat_end(struct session *s)
         if (tx != NULL && s->chunk_last)
             session_tx_end(s);
         else
-            session_arm_timer(s, s->srv->cfg->timeouts.command);
+            session_bdat_between_chunks(s);
         return;
     }
     if (s->chunk_last) {
@@ -295,10 +299,12 @@ static void session_bdat_end(struct session *s)
             tx->msg = NULL;
         }
         session_reply(s, r, NULL);
+        session_bdat_between_chunks(s);
         return;
     }
     snprintf(num, sizeof num, "%llu", (unsigned long long)s->chunk_size);
     session_reply(s, REPLY_BDAT_OK, num);
+    session_bdat_between_chunks(s);
 }
 
 /* ---- body bytes ---- */

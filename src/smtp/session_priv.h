@@ -1,5 +1,6 @@
-/* session_priv: the state shared by the session's command side (session.c) and its message
- * side (session_data.c). Not for other modules. */
+/* session_priv: the state shared by the parts of the session: its I/O (session.c), commands
+ * (session_cmd.c), message bodies (session_data.c) and the per-worker server
+ * (session_server.c). Not for other modules. */
 #ifndef SLUICE_SMTP_SESSION_PRIV_H
 #define SLUICE_SMTP_SESSION_PRIV_H
 
@@ -21,7 +22,8 @@ enum session_state {
     SESSION_COMMAND,
     SESSION_DATA,       /* after 354, until CRLF.CRLF */
     SESSION_BDAT,       /* inside a chunk */
-    SESSION_WAIT,       /* waiting for an asynchronous answer (directory, commit); input paused */
+    SESSION_WAIT,       /* waiting for an asynchronous answer (directory, commit): buffered
+                           input is not processed until it comes */
 };
 
 /* One MAIL..end-of-data transaction; NULL outside it. */
@@ -49,7 +51,7 @@ struct session {
     const char *log_arg;            /* its argument as the client sent it, logged escaped */
     size_t log_arglen;
     char addr[48];                  /* client address text */
-    uint64_t line_started_ms;       /* when the pending partial command line began; 0 = none */
+    uint64_t closing_ms;            /* when session_close began (bounds the final flush) */
     enum session_state state;
     unsigned errors, junk, messages;
     bool ehlo;                      /* EHLO (not HELO): extensions may be used */
@@ -57,6 +59,7 @@ struct session {
     bool closing;                   /* final reply written; free once flushed */
     bool draining;                  /* shutdown: 421 once the transaction ends */
     bool discard_line;              /* skipping the rest of an over-long command line */
+    bool line_pending;              /* a command line has begun: its deadline is running */
     bool in_process;                /* reentrancy guard of session_process */
     bool greeted;                   /* the 220 greeting was sent */
     uint64_t chunk_remaining;       /* BDAT: bytes of the current chunk still to read */
@@ -92,6 +95,7 @@ void session_reply(struct session *s, enum reply_id id, const char *arg);
 void session_close(struct session *s);
 void session_process(struct session *s);
 void session_arm_timer(struct session *s, unsigned ms);
+struct timeval session_tv(unsigned ms);
 uint64_t session_now_ms(void);
 void session_tx_free(struct session *s);
 void session_tx_end(struct session *s);

@@ -399,7 +399,16 @@ class Daemon:
         return self.listdir("queue")
 
     def incoming(self):
-        return self.listdir("incoming")
+        """Files in incoming/: each worker's store writes in incoming/<pid>/."""
+        out = []
+        for name in self.listdir("incoming"):
+            sub = os.path.join("incoming", name)
+            if os.path.isdir(os.path.join(self.spool, sub)) and \
+                    not os.path.islink(os.path.join(self.spool, sub)):
+                out += [name + "/" + f for f in self.listdir(sub)]
+            else:
+                out.append(name)
+        return sorted(out)
 
     def queue_path(self, qid):
         return os.path.join(self.spool, "queue", qid)

@@ -4,6 +4,7 @@ on a failing fsync. The invariant everywhere: a message is in queue/ complete an
 once a 250 was sent; nothing partial is ever left in queue/ or incoming/."""
 
 import os
+import signal
 import subprocess
 import time
 import uuid
@@ -276,3 +277,61 @@ def test_I11_second_instance_on_same_spool_refuses(make_daemon):
     assert rc != 0
     assert "spool" in second.log(), second.log()
     first.assert_healthy()
+
+
+def worker_files(d, pid):
+    """What worker pid left in the spool: its incoming/<pid>/ and its wal/<pid>-* segments."""
+    left = [os.path.join("incoming", str(pid))] if os.path.lexists(
+        os.path.join(d.spool, "incoming", str(pid))) else []
+    return left + [os.path.join("wal", n) for n in d.listdir("wal")
+                   if n.startswith("%d-" % pid)]
+
+
+@pytest.mark.parametrize("fault", [None, "checkpoint-eio"])
+def test_I4_worker_sigkill_after_250_recovered_while_master_runs(make_daemon, fault):
+    """A worker killed right after its 250s while the master keeps running: the master puts
+    every acknowledged message in queue/ at once (not at its next start), drops the message
+    the worker was still receiving, and the restarted worker serves new mail. With
+    checkpoint-eio no checkpoint can have moved anything: the messages were only in the
+    dead worker's log."""
+    d = make_daemon(env={"SLUICE_FAULT": fault} if fault else None)
+    [worker] = d.wait_workers(1)
+    bodies = {}
+    receiving = Client(d.port)
+    start_transaction(receiving)
+    receiving.send(b"Subject: never finished\r\n\r\n" + b"z" * 5000 + b"\r\n")
+    with Client(d.port) as c:
+        c.expect("EHLO client.example", 250)
+        for i in range(5):
+            body = b"Subject: acked %d\r\n\r\n" % i + BODY
+            bodies[send_message(c, body)] = body
+        wait_for(lambda: len(d.incoming()) >= 1, 3.0, what="the unfinished message's file")
+        if fault:
+            assert not set(bodies) & set(d.queued()), "a checkpoint ran despite the fault"
+        os.kill(worker, signal.SIGKILL)
+    receiving.close()
+    wait_for(lambda: set(bodies) <= set(d.queued()), 3.0,
+             what="the acknowledged messages in queue/ while the master runs")
+    assert d.proc.poll() is None, d.log()[-2000:]
+    for qid, body in bodies.items():
+        assert d.body(qid) == body
+    assert sorted(d.queued()) == sorted(bodies), "the unfinished message was delivered"
+    recovered = [ln for ln in d.log_events("worker_recovered") if "pid=%d " % worker in ln]
+    assert len(recovered) == 1, d.log()[-2000:]
+    if fault:
+        assert "replayed=5 " in recovered[0], recovered
+    assert worker_files(d, worker) == []
+    # The restarted worker serves new mail.
+    [new] = d.wait_workers(1, timeout=5.0, exclude=[worker])
+    with Client(d.port) as c:
+        c.expect("EHLO client.example", 250)
+        qid = send_message(c, BODY)
+        c.expect("QUIT", 221)
+    if fault:
+        # Its checkpoints fail too: the message waits in its log until it exits 0 at stop,
+        # and the master then finds its segment and recovers it.
+        rc = d.stop()
+        assert rc == 0, d.log()[-2000:]
+        assert [ln for ln in d.log_events("worker_recovered") if "pid=%d " % new in ln]
+    assert d.body(qid) == BODY
+    assert worker_files(d, worker) == []

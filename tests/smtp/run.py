@@ -613,6 +613,19 @@ def dir_entries(path):
         return []
 
 
+def incoming_files(spool):
+    """Files in SPOOL/incoming/: each worker's store writes in incoming/<pid>/."""
+    top = os.path.join(spool, "incoming")
+    out = []
+    for name in dir_entries(top):
+        sub = os.path.join(top, name)
+        if os.path.isdir(sub) and not os.path.islink(sub):
+            out += [name + "/" + f for f in dir_entries(sub)]
+        else:
+            out.append(name)
+    return out
+
+
 class Run:
     def __init__(self, t, daemon):
         self.t = t
@@ -755,11 +768,10 @@ class Run:
             raise Fail(st.lineno, f"expected {want} new queue file(s), found {n}")
 
     def incoming(self, st):
-        path = os.path.join(self.d.spool, "incoming")
         deadline = time.monotonic() + POLL_TIMEOUT
-        while len(dir_entries(path)) != st.arg and time.monotonic() < deadline:
+        while len(incoming_files(self.d.spool)) != st.arg and time.monotonic() < deadline:
             time.sleep(0.05)
-        ents = dir_entries(path)
+        ents = incoming_files(self.d.spool)
         if len(ents) != st.arg:
             raise Fail(st.lineno, f"expected {st.arg} file(s) in SPOOL/incoming, found "
                        f"{len(ents)}: {' '.join(ents[:5])}")

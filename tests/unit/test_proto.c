@@ -109,7 +109,7 @@ struct reader {
 static void reader_record(struct reader *r, char tag, const unsigned char *line, size_t n)
 {
     int w = snprintf(r->log + r->loglen, sizeof(r->log) - r->loglen, "%c:%.*s|", tag, (int)n,
-                     (const char *)line);
+                     n > 0 ? (const char *)line : "");
     assert_true(w > 0 && (size_t)w < sizeof(r->log) - r->loglen);
     r->loglen += (size_t)w;
 }

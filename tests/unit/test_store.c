@@ -16,6 +16,7 @@
 #include <event2/event.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,9 @@ static int t_rm(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
 
 static const char *t_path(struct t_ctx *t, const char *dir, const char *name)
 {
-    snprintf(t->path, sizeof t->path, "%s/%s%s%s", t->spool, dir, name[0] ? "/" : "", name);
+    int n = snprintf(t->path, sizeof t->path, "%s/%s%s%s", t->spool, dir, name[0] ? "/" : "",
+                     name);
+    assert_true(n > 0 && (size_t)n < sizeof t->path);
     return t->path;
 }
 
@@ -92,6 +95,50 @@ static bool t_exists(struct t_ctx *t, const char *dir, const char *name)
 {
     struct stat st;
     return lstat(t_path(t, dir, name), &st) == 0;
+}
+
+/* incoming/<pid>/<name>: where the store of process pid keeps its files. */
+static const char *t_in_path(struct t_ctx *t, pid_t pid, const char *name)
+{
+    snprintf(t->path, sizeof t->path, "%s/incoming/%ld%s%s", t->spool, (long)pid,
+             name[0] ? "/" : "", name);
+    return t->path;
+}
+
+static bool t_in_exists(struct t_ctx *t, pid_t pid, const char *name)
+{
+    struct stat st;
+    return lstat(t_in_path(t, pid, name), &st) == 0;
+}
+
+/* Files in incoming/, wherever: its own entries other than directories, and the entries of
+ * its directories (each store's incoming/<pid>/). */
+static size_t t_incoming(struct t_ctx *t)
+{
+    DIR *d = opendir(t_path(t, "incoming", ""));
+    assert_non_null(d);
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        struct stat st;
+        assert_int_equal(fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW), 0);
+        if (!S_ISDIR(st.st_mode)) {
+            n++;
+            continue;
+        }
+        int fd = openat(dirfd(d), de->d_name, O_RDONLY | O_DIRECTORY);
+        assert_true(fd >= 0);
+        DIR *sub = fdopendir(fd);
+        assert_non_null(sub);
+        struct dirent *e;
+        while ((e = readdir(sub)) != NULL)
+            n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+        closedir(sub);
+    }
+    closedir(d);
+    return n;
 }
 
 static int t_setup(void **state)
@@ -201,7 +248,8 @@ static void test_store_commit_roundtrip_table(void **state)
         struct queue_msg *m = queue_msg_begin(t->qs, &t_env, id);
         assert_non_null(m);
         assert_true(id_valid(id, strlen(id)));
-        assert_true(t_exists(t, "incoming", id));
+        assert_true(t_in_exists(t, getpid(), id));
+        assert_false(t_exists(t, "incoming", id));
         for (size_t off = 0; off < len; off += commit_cases[i].chunk) {
             size_t n = len - off < commit_cases[i].chunk ? len - off : commit_cases[i].chunk;
             assert_int_equal(queue_msg_write(m, body + off, n), 0);
@@ -213,7 +261,7 @@ static void test_store_commit_roundtrip_table(void **state)
         assert_int_equal(t->errors[i], 0);
         assert_string_equal(t->ids[i], id);
         /* Acknowledged: in the log, its file in incoming/ until a checkpoint moves it. */
-        assert_true(t_exists(t, "incoming", id) != t_exists(t, "queue", id));
+        assert_true(t_in_exists(t, getpid(), id) != t_exists(t, "queue", id));
         free(body);
     }
     struct queue_store_stats st;
@@ -248,7 +296,7 @@ static void test_store_abort_leaves_nothing(void **state)
         assert_int_equal(queue_msg_write(m, body, len), 0);
         free(body);
         queue_msg_abort(m);
-        assert_int_equal(t_count(t, "incoming"), 0);
+        assert_int_equal(t_incoming(t), 0);
         assert_int_equal(t_count(t, "queue"), 0);
     }
 }
@@ -264,7 +312,7 @@ static void test_store_begin_refuses_bad_envelope(void **state)
     errno = 0;
     assert_null(queue_msg_begin(t->qs, &env, id));
     assert_int_equal(errno, EINVAL);
-    assert_int_equal(t_count(t, "incoming"), 0);
+    assert_int_equal(t_incoming(t), 0);
 }
 
 static void test_store_prepare_makes_layout(void **state)
@@ -430,7 +478,7 @@ static void test_store_i8_sync_eio_fails_every_message(void **state)
     t_run_until(t, 10);
     for (size_t i = 0; i < 10; i++)
         assert_int_equal(t->errors[i], EIO);
-    assert_int_equal(t_count(t, "incoming"), 0);
+    assert_int_equal(t_incoming(t), 0);
     assert_int_equal(t_count(t, "queue"), 0);
     /* An abandoned segment without acknowledged records goes at once. */
     assert_int_equal(t_count(t, "wal"), 0);
@@ -466,7 +514,7 @@ static void test_store_i7_write_enospc(void **state)
             t_run_until(t, 1);
             assert_int_equal(t->errors[0], ENOSPC);
         }
-        assert_int_equal(t_count(t, "incoming"), 0);
+        assert_int_equal(t_incoming(t), 0);
         assert_int_equal(t_count(t, "queue"), 0);
     }
 }
@@ -475,10 +523,13 @@ static unsigned char *t_good_file(struct t_ctx *t, size_t *len, char id[ID_LEN +
 
 /* Run a child process that opens the store with fault, commits n messages (message k has
  * sizes[k] bytes of t_fill(seed k)), one at a time when one_by_one, else all at once, waits
- * for their callbacks unless the fault kills it first, and then dies as a kill -9 would
- * (_exit(137), no close). The ids reach the parent through a pipe before the commits. */
-static void t_child_commit(struct t_ctx *t, const char *fault, size_t n, const size_t *sizes,
-                           bool one_by_one, char ids[][ID_LEN + 1])
+ * for their callbacks unless the fault kills it first, begins `unfinished` more messages
+ * that it never commits, and then dies as a kill -9 would (_exit(137), no close), or by a
+ * real SIGKILL when sigkill. The ids reach the parent through a pipe before the commits.
+ * Returns the child's pid, once it is reaped. */
+static pid_t t_child_commit(struct t_ctx *t, const char *fault, size_t n, const size_t *sizes,
+                            bool one_by_one, char ids[][ID_LEN + 1], size_t unfinished,
+                            bool sigkill)
 {
     int fds[2];
     assert_int_equal(pipe(fds), 0);
@@ -516,11 +567,19 @@ static void t_child_commit(struct t_ctx *t, const char *fault, size_t n, const s
         for (size_t k = 0; k < n; k++)
             if (c->errors[k] != 0)
                 _exit(3);
+        for (size_t k = 0; k < unfinished; k++) {
+            char id[ID_LEN + 1];
+            struct queue_msg *m = queue_msg_begin(c->qs, &t_env, id);
+            if (m == NULL || queue_msg_write(m, "receiving\r\n", 11) != 0)
+                _exit(2);
+        }
         /* This one dies in the sync thread at the first checkpoint, 200 ms on. */
         while (fault != NULL && strcmp(fault, "crash-in-checkpoint") == 0)
             pause();
         /* Killed right after the replies, before any checkpoint could finish (the faults
          * that stop earlier never get here). */
+        if (sigkill)
+            kill(getpid(), SIGKILL);
         _exit(137);
     }
     close(fds[1]);
@@ -531,8 +590,14 @@ static void t_child_commit(struct t_ctx *t, const char *fault, size_t n, const s
     close(fds[0]);
     int status = 0;
     assert_int_equal(waitpid(pid, &status, 0), pid);
-    assert_true(WIFEXITED(status));
-    assert_int_equal(WEXITSTATUS(status), 137);
+    if (sigkill) {
+        assert_true(WIFSIGNALED(status));
+        assert_int_equal(WTERMSIG(status), SIGKILL);
+    } else {
+        assert_true(WIFEXITED(status));
+        assert_int_equal(WEXITSTATUS(status), 137);
+    }
+    return pid;
 }
 
 static void t_recover(struct t_ctx *t, struct queue_store_recovery *rec)
@@ -556,9 +621,9 @@ static void test_store_i6_crash_points(void **state)
     size_t size = 5000;
     for (size_t i = 0; i < sizeof faults / sizeof faults[0]; i++) {
         char ids[1][ID_LEN + 1];
-        t_child_commit(t, faults[i], 1, &size, false, ids);
+        pid_t pid = t_child_commit(t, faults[i], 1, &size, false, ids, 0, false);
         assert_false(t_exists(t, "queue", ids[0]));
-        assert_true(t_exists(t, "incoming", ids[0]));
+        assert_true(t_in_exists(t, pid, ids[0]));
         assert_int_equal(t_count(t, "wal"), 1);
         struct queue_store_recovery rec;
         t_recover(t, &rec);
@@ -585,7 +650,7 @@ static void test_store_i4_recovery_replays_acknowledged(void **state)
     for (size_t k = 0; k < N; k++)
         sizes[k] = k == 0 ? 0 : k == 1 ? 300000 : k == 2 ? STORE_TEST_ROUND_BUF : 100 * k;
     char ids[N][ID_LEN + 1];
-    t_child_commit(t, "checkpoint-eio", N, sizes, false, ids);
+    t_child_commit(t, "checkpoint-eio", N, sizes, false, ids, 0, false);
     assert_int_equal(t_count(t, "queue"), 0);
     struct queue_store_recovery rec;
     t_recover(t, &rec);
@@ -616,9 +681,12 @@ static unsigned char *t_segment(struct t_ctx *t, char *path, size_t pathlen, siz
     assert_non_null(d);
     struct dirent *de;
     path[0] = '\0';
-    while ((de = readdir(d)) != NULL)
-        if (de->d_name[0] != '.')
-            snprintf(path, pathlen, "%s/wal/%s", t->spool, de->d_name);
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        int n = snprintf(path, pathlen, "%s/wal/%s", t->spool, de->d_name);
+        assert_true(n > 0 && (size_t)n < pathlen);
+    }
     closedir(d);
     assert_true(path[0] != '\0');
     struct stat st;
@@ -677,7 +745,7 @@ static void test_store_i6_torn_last_record_ignored(void **state)
     size_t sizes[3] = {1000, 70000, 3000};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char ids[3][ID_LEN + 1];
-        t_child_commit(t, "checkpoint-eio", 3, sizes, true, ids);
+        t_child_commit(t, "checkpoint-eio", 3, sizes, true, ids, 0, false);
         char path[256];
         size_t len;
         unsigned char *seg = t_segment(t, path, sizeof path, &len);
@@ -727,9 +795,9 @@ static void test_store_recovery_skips_ids_in_queue(void **state)
     struct t_ctx *t = *state;
     size_t sizes[3] = {10, 20, 30};
     char ids[3][ID_LEN + 1];
-    t_child_commit(t, "checkpoint-eio", 3, sizes, false, ids);
+    pid_t pid = t_child_commit(t, "checkpoint-eio", 3, sizes, false, ids, 0, false);
     char from[256];
-    snprintf(from, sizeof from, "%s", t_path(t, "incoming", ids[1]));
+    snprintf(from, sizeof from, "%s", t_in_path(t, pid, ids[1]));
     assert_int_equal(rename(from, t_path(t, "queue", ids[1])), 0);
     struct stat before;
     assert_int_equal(stat(t_path(t, "queue", ids[1]), &before), 0);
@@ -897,7 +965,7 @@ static void test_store_checkpoint_moves_to_queue(void **state)
     t_commit_n(t, 5, ids);
     t_wait_stats(t, t_one_checkpoint);
     assert_int_equal(t_count(t, "queue"), 5);
-    assert_int_equal(t_count(t, "incoming"), 0);
+    assert_int_equal(t_incoming(t), 0);
     t_check_n(t, 5, ids);
     /* The segment that held them is gone; a fresh one waits for the next round. */
     assert_int_equal(t_count(t, "wal"), 1);
@@ -914,12 +982,12 @@ static void test_store_i8_checkpoint_failure_retried_from_log(void **state)
     t_commit_n(t, 5, ids);
     t_wait_stats(t, t_one_checkpoint_failure);
     assert_int_equal(t_count(t, "queue"), 0);
-    assert_int_equal(t_count(t, "incoming"), 5);
+    assert_int_equal(t_incoming(t), 5);
     /* Spoil one file in incoming/: the retry must not trust it. */
-    t_write_file(t_path(t, "incoming", ids[2]), (const unsigned char *)"junk", 4);
+    t_write_file(t_in_path(t, getpid(), ids[2]), (const unsigned char *)"junk", 4);
     t_wait_stats(t, t_one_checkpoint);
     assert_int_equal(t_count(t, "queue"), 5);
-    assert_int_equal(t_count(t, "incoming"), 0);
+    assert_int_equal(t_incoming(t), 0);
     t_check_n(t, 5, ids);
     struct queue_store_stats st;
     queue_store_get_stats(t->qs, &st);
@@ -949,6 +1017,317 @@ static void test_store_i8_checkpoint_failing_at_close_leaves_log(void **state)
     assert_int_equal(t_count(t, "incoming"), 0);
     assert_int_equal(t_count(t, "wal"), 0);
     t_check_n(t, 5, ids);
+}
+
+/* ---- per-worker incoming/ and the recovery of one dead worker ---- */
+
+/* Each store writes in incoming/<its pid>/ (0700), never in incoming/ itself; close removes
+ * the directory when the checkpoint emptied it, and leaves it with its files when the
+ * checkpoint failed (the log covers them). */
+static void test_store_incoming_is_per_worker(void **state)
+{
+    struct t_ctx *t = *state;
+    static const struct {
+        const char *fault;
+        size_t left; /* files in incoming/<pid>/ after close; 0: the directory is gone */
+    } cases[] = {{NULL, 0}, {"checkpoint-eio", 1}};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        t_open(t, cases[i].fault);
+        struct stat st;
+        assert_int_equal(lstat(t_in_path(t, getpid(), ""), &st), 0);
+        assert_true(S_ISDIR(st.st_mode));
+        assert_int_equal(st.st_mode & 0777, 0700);
+        char id[ID_LEN + 1];
+        struct queue_msg *m = queue_msg_begin(t->qs, &t_env, id);
+        assert_non_null(m);
+        assert_true(t_in_exists(t, getpid(), id));
+        assert_false(t_exists(t, "incoming", id));
+        t->ncb = 0;
+        queue_msg_commit(m, t_commit_cb, 0, t);
+        t_run_until(t, 1);
+        assert_int_equal(t->errors[0], 0);
+        queue_store_close(t->qs);
+        t->qs = NULL;
+        assert_int_equal(t_in_exists(t, getpid(), ""), cases[i].left > 0);
+        assert_int_equal(t_incoming(t), cases[i].left);
+        assert_int_equal(t_in_exists(t, getpid(), id), cases[i].left > 0);
+    }
+}
+
+/* The ids of the live store's files in incoming/<pid>/ and its segment sizes, to show
+ * that recovering another pid left them alone. */
+static size_t t_wal_bytes_of(struct t_ctx *t, pid_t pid)
+{
+    char prefix[32];
+    snprintf(prefix, sizeof prefix, "%ld-", (long)pid);
+    DIR *d = opendir(t_path(t, "wal", ""));
+    assert_non_null(d);
+    size_t bytes = 0, n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strncmp(de->d_name, prefix, strlen(prefix)) != 0)
+            continue;
+        struct stat st;
+        assert_int_equal(fstatat(dirfd(d), de->d_name, &st, AT_SYMLINK_NOFOLLOW), 0);
+        bytes += (size_t)st.st_size;
+        n++;
+    }
+    closedir(d);
+    return n == 0 ? 0 : bytes + 1;
+}
+
+/* HOSTILE-INPUTS I4 while the master keeps running: a worker acknowledges messages and is
+ * killed with SIGKILL before any checkpoint (they fail in the child, so none can run).
+ * queue_store_recover_worker(its pid) replays them into queue/ (one whose id is already
+ * there is skipped, not copied again), removes its segment and its incoming/<pid>/ with
+ * the message it was still receiving, and leaves a live store's files alone: that store
+ * goes on working. */
+static void test_store_i4_recover_worker_after_sigkill(void **state)
+{
+    struct t_ctx *t = *state;
+    /* The live store keeps its acknowledged messages in incoming/ and the log, too. */
+    t_open(t, "checkpoint-eio");
+    char mine[4][ID_LEN + 1];
+    t_commit_n(t, 3, mine);
+    struct queue_msg *receiving = queue_msg_begin(t->qs, &t_env, mine[3]);
+    assert_non_null(receiving);
+    assert_int_equal(queue_msg_write(receiving, "half", 4), 0);
+    size_t my_wal = t_wal_bytes_of(t, getpid());
+    assert_true(my_wal > 0);
+
+    enum { N = 5 };
+    size_t sizes[N] = {0, 100, 70000, 300000, 5};
+    char ids[N][ID_LEN + 1];
+    pid_t pid = t_child_commit(t, "checkpoint-eio", N, sizes, false, ids, 1, true);
+    assert_int_equal(t_count(t, "queue"), 0);
+    for (size_t k = 0; k < N; k++)
+        assert_true(t_in_exists(t, pid, ids[k]));
+    assert_true(t_wal_bytes_of(t, pid) > 0);
+    /* A checkpoint cut off mid-way had moved one of them already. */
+    char from[256];
+    snprintf(from, sizeof from, "%s", t_in_path(t, pid, ids[1]));
+    assert_int_equal(rename(from, t_path(t, "queue", ids[1])), 0);
+    struct stat before;
+    assert_int_equal(stat(t_path(t, "queue", ids[1]), &before), 0);
+
+    struct queue_store_recovery rec;
+    assert_int_equal(queue_store_recover_worker(t->spool, pid, &rec), 0);
+    assert_int_equal(rec.segments, 1);
+    assert_int_equal(rec.records, N);
+    assert_int_equal(rec.replayed, N - 1);
+    assert_int_equal(rec.present, 1);
+    assert_int_equal(rec.torn, 0);
+    assert_int_equal(t_count(t, "queue"), N);
+    for (size_t k = 0; k < N; k++) {
+        unsigned char *body = malloc(sizes[k] + 1);
+        assert_non_null(body);
+        t_fill(body, sizes[k], (unsigned)k);
+        t_check_file(t, ids[k], body, sizes[k]);
+        free(body);
+    }
+    struct stat after;
+    assert_int_equal(stat(t_path(t, "queue", ids[1]), &after), 0);
+    assert_true(after.st_ino == before.st_ino);
+    assert_false(t_in_exists(t, pid, ""));
+    assert_int_equal(t_wal_bytes_of(t, pid), 0);
+
+    /* The live store's files are untouched. */
+    for (size_t k = 0; k < 4; k++)
+        assert_true(t_in_exists(t, getpid(), mine[k]));
+    assert_int_equal(t_incoming(t), 4);
+    assert_int_equal(t_wal_bytes_of(t, getpid()), my_wal);
+    /* Done twice, it finds nothing. */
+    assert_int_equal(queue_store_recover_worker(t->spool, pid, &rec), 0);
+    assert_int_equal(rec.segments, 0);
+    assert_int_equal(t_count(t, "queue"), N);
+
+    /* The live store goes on: its unfinished message commits. Its checkpoints fail, so
+     * its four messages reach queue/ by the recovery at the next start. */
+    assert_int_equal(queue_msg_write(receiving, "-done", 5), 0);
+    queue_msg_commit(receiving, t_commit_cb, 3, t);
+    t_run_until(t, 4);
+    assert_int_equal(t->errors[3], 0);
+    queue_store_close(t->qs);
+    t->qs = NULL;
+    t_recover(t, &rec);
+    assert_int_equal(rec.replayed, 4);
+    assert_int_equal(t_count(t, "queue"), N + 4);
+    t_check_n(t, 3, mine);
+    assert_int_equal(t_count(t, "incoming"), 0);
+    assert_int_equal(t_count(t, "wal"), 0);
+}
+
+/* Recovering pid 4242 reads and unlinks only the segments named "4242-<digits>" and removes
+ * only the regular files of incoming/4242/: names of other pids or not of the form are left,
+ * a symlink or FIFO is not followed, a subdirectory is not entered. */
+static void test_store_recover_worker_touches_only_its_pid(void **state)
+{
+    struct t_ctx *t = *state;
+    char gid[ID_LEN + 1];
+    size_t flen;
+    unsigned char *good = t_good_file(t, &flen, gid);
+    assert_int_equal(unlink(t_path(t, "queue", gid)), 0);
+    unsigned char *rec = malloc(flen + 64);
+    assert_non_null(rec);
+    static const struct {
+        const char *name;
+        bool ours;
+    } segs[] = {
+        {"4242-0", true},   {"4242-17", true},  {"42420-0", false}, {"14242-0", false},
+        {"4242-", false},   {"4242-1x", false}, {"4242", false},    {"4242-0.tmp", false},
+        {"-4242-0", false}, {"04242-0", false},
+    };
+    size_t nsegs = sizeof segs / sizeof segs[0];
+    for (size_t i = 0; i < nsegs; i++) {
+        char id[ID_LEN + 1];
+        snprintf(id, sizeof id, "0000000000000000SG%02zu", i);
+        size_t n = t_record(rec, "SLWR", 1, id, good, flen, flen);
+        t_write_file(t_path(t, "wal", segs[i].name), rec, n);
+    }
+    /* A symlink with one of our names, to a valid segment: unlinked, never read. */
+    char target[256];
+    snprintf(target, sizeof target, "%s/corrupt/seg", t->spool);
+    size_t n = t_record(rec, "SLWR", 1, "0000000000000000LINK", good, flen, flen);
+    t_write_file(target, rec, n);
+    assert_int_equal(symlink(target, t_path(t, "wal", "4242-5")), 0);
+
+    enum { T_FILE, T_LINK, T_FIFO, T_DIR };
+    static const struct {
+        const char *name;
+        int kind;
+        bool removed;
+    } ents[] = {
+        {"00000000000000000001", T_FILE, true},
+        {"00000000000000000001.wal", T_FILE, true},
+        {"link", T_LINK, false},
+        {"fifo", T_FIFO, false},
+        {"sub", T_DIR, false},
+    };
+    size_t nents = sizeof ents / sizeof ents[0];
+    char outside[256];
+    snprintf(outside, sizeof outside, "%s/corrupt/outside", t->spool);
+    t_write_file(outside, (const unsigned char *)"keep", 4);
+    assert_int_equal(mkdir(t_in_path(t, 4242, ""), 0700), 0);
+    assert_int_equal(mkdir(t_in_path(t, 42420, ""), 0700), 0);
+    t_write_file(t_in_path(t, 42420, "00000000000000000002"), (const unsigned char *)"x", 1);
+    for (size_t i = 0; i < nents; i++) {
+        const char *p = t_in_path(t, 4242, ents[i].name);
+        if (ents[i].kind == T_FILE)
+            t_write_file(p, (const unsigned char *)"x", 1);
+        else if (ents[i].kind == T_LINK)
+            assert_int_equal(symlink(outside, p), 0);
+        else if (ents[i].kind == T_FIFO)
+            assert_int_equal(mkfifo(p, 0600), 0);
+        else
+            assert_int_equal(mkdir(p, 0700), 0);
+    }
+    t_write_file(t_in_path(t, 4242, "sub/00000000000000000003"), (const unsigned char *)"x", 1);
+
+    struct queue_store_recovery r;
+    assert_int_equal(queue_store_recover_worker(t->spool, 4242, &r), 0);
+    assert_int_equal(r.segments, 2);
+    assert_int_equal(r.replayed, 2);
+    assert_int_equal(r.torn, 0);
+    assert_int_equal(t_count(t, "queue"), 2);
+    for (size_t i = 0; i < nsegs; i++) {
+        char id[ID_LEN + 1];
+        snprintf(id, sizeof id, "0000000000000000SG%02zu", i);
+        if (t_exists(t, "queue", id) != segs[i].ours ||
+            t_exists(t, "wal", segs[i].name) == segs[i].ours)
+            fail_msg("segment %s handled wrongly", segs[i].name);
+    }
+    assert_false(t_exists(t, "wal", "4242-5"));
+    assert_true(t_exists(t, "corrupt", "seg"));
+    assert_false(t_exists(t, "queue", "0000000000000000LINK"));
+    for (size_t i = 0; i < nents; i++)
+        if (t_in_exists(t, 4242, ents[i].name) == ents[i].removed)
+            fail_msg("incoming/4242/%s handled wrongly", ents[i].name);
+    assert_true(t_in_exists(t, 4242, "sub/00000000000000000003"));
+    assert_true(t_in_exists(t, 42420, "00000000000000000002"));
+    assert_true(t_exists(t, "corrupt", "outside"));
+    /* incoming/<pid> itself a symlink to a directory: not followed, left. */
+    char cdir[256];
+    snprintf(cdir, sizeof cdir, "%s/corrupt", t->spool);
+    assert_int_equal(symlink(cdir, t_in_path(t, 4243, "")), 0);
+    assert_int_equal(queue_store_recover_worker(t->spool, 4243, &r), 0);
+    assert_true(t_exists(t, "corrupt", "outside"));
+    assert_true(t_in_exists(t, 4243, ""));
+    /* No pid, no recovery. */
+    static const pid_t bad[] = {0, -1, -4242};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        errno = 0;
+        assert_int_equal(queue_store_recover_worker(t->spool, bad[i], &r), -1);
+        assert_int_equal(errno, EINVAL);
+    }
+    assert_true(t_exists(t, "wal", "42420-0"));
+    free(rec);
+    free(good);
+}
+
+/* Start-up cleaning of incoming/ is bounded: every entry of incoming/ itself goes (a
+ * symlink as a link, never followed); in a directory named like a pid only the regular
+ * files go, and the directory too when that empties it; any other directory, and anything
+ * deeper, stays. */
+static void test_store_prepare_cleans_incoming_bounded(void **state)
+{
+    struct t_ctx *t = *state;
+    char outside[256], outdir[256];
+    snprintf(outside, sizeof outside, "%s/corrupt/outside", t->spool);
+    snprintf(outdir, sizeof outdir, "%s/corrupt/dir", t->spool);
+    t_write_file(outside, (const unsigned char *)"keep", 4);
+    assert_int_equal(mkdir(outdir, 0700), 0);
+    t_write_file(t_path(t, "corrupt", "dir/x"), (const unsigned char *)"keep", 4);
+    enum { T_FILE, T_LINK, T_DIRLINK, T_FIFO, T_DIR };
+    static const struct {
+        const char *path; /* under incoming/ */
+        int kind;
+        bool removed;
+    } ents[] = {
+        {"00000000000000000001", T_FILE, true},
+        {"00000000000000000001.wal", T_FILE, true},
+        {"toplink", T_LINK, true},
+        {"125", T_DIRLINK, true},
+        {"topfifo", T_FIFO, true},
+        {"123", T_DIR, true},
+        {"123/00000000000000000002", T_FILE, true},
+        {"123/00000000000000000002.wal", T_FILE, true},
+        {"124", T_DIR, false},
+        {"124/00000000000000000003", T_FILE, true},
+        {"124/link", T_LINK, false},
+        {"124/fifo", T_FIFO, false},
+        {"124/sub", T_DIR, false},
+        {"124/sub/00000000000000000004", T_FILE, false},
+        {"abc", T_DIR, false},
+        {"abc/00000000000000000005", T_FILE, false},
+        {"0123", T_DIR, false},
+        {"0123/00000000000000000006", T_FILE, false},
+        {"12345678901", T_DIR, false},
+        {"12345678901/00000000000000000007", T_FILE, false},
+    };
+    size_t nents = sizeof ents / sizeof ents[0];
+    for (size_t i = 0; i < nents; i++) {
+        const char *p = t_path(t, "incoming", ents[i].path);
+        if (ents[i].kind == T_FILE)
+            t_write_file(p, (const unsigned char *)"x", 1);
+        else if (ents[i].kind == T_LINK)
+            assert_int_equal(symlink(outside, p), 0);
+        else if (ents[i].kind == T_DIRLINK)
+            assert_int_equal(symlink(outdir, p), 0);
+        else if (ents[i].kind == T_FIFO)
+            assert_int_equal(mkfifo(p, 0600), 0);
+        else
+            assert_int_equal(mkdir(p, 0700), 0);
+    }
+    struct queue_store_recovery rec;
+    t_recover(t, &rec);
+    for (size_t i = 0; i < nents; i++)
+        if (t_exists(t, "incoming", ents[i].path) == ents[i].removed)
+            fail_msg("incoming/%s handled wrongly", ents[i].path);
+    assert_true(t_exists(t, "corrupt", "outside"));
+    assert_true(t_exists(t, "corrupt", "dir/x"));
+    /* What stays is skipped again at the next start, without error. */
+    t_recover(t, &rec);
+    assert_true(t_exists(t, "incoming", "124/sub/00000000000000000004"));
 }
 
 /* ---- I10: corrupt queue files ---- */
@@ -1158,6 +1537,13 @@ int main(void)
                                         t_teardown),
         cmocka_unit_test_setup_teardown(test_store_i8_checkpoint_failing_at_close_leaves_log,
                                         t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_incoming_is_per_worker, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_i4_recover_worker_after_sigkill, t_setup,
+                                        t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_recover_worker_touches_only_its_pid, t_setup,
+                                        t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_prepare_cleans_incoming_bounded, t_setup,
+                                        t_teardown),
         cmocka_unit_test_setup_teardown(test_store_i10_corrupt_files_fail_closed, t_setup,
                                         t_teardown),
         cmocka_unit_test_setup_teardown(test_store_i10_not_a_regular_file, t_setup, t_teardown),

@@ -109,6 +109,23 @@ def test_sigterm_drains_transaction_then_421_and_exits_0(make_daemon):
     assert d.body(qid) == b"Subject: drain\r\n\r\nfirst half\r\nsecond half\r\n"
 
 
+def test_sigterm_drain_refuses_a_new_transaction(make_daemon):
+    # While draining, a session may finish the transaction it has, but RSET and a new MAIL do
+    # not buy it another message: MAIL gets 421 4.3.2 and the connection closes.
+    d = make_daemon()
+    c = Client(d.port)
+    c.expect("EHLO busy.example", 250)
+    c.expect("MAIL FROM:<sender@example.org>", 250)
+    time.sleep(0.2)
+    d.proc.send_signal(signal.SIGTERM)
+    time.sleep(0.3)
+    c.expect("RSET", 250)
+    code, lines = c.cmd("MAIL FROM:<sender@example.org>")
+    assert code == 421 and SHUTDOWN in lines, lines
+    c.wait_closed(5.0)
+    assert d.proc.wait(10) == 0
+
+
 def test_sigkill_of_worker_is_restarted(make_daemon):
     d = make_daemon()
     (old,) = d.wait_workers(1)

@@ -228,6 +228,39 @@ def test_H5_client_never_reads_closed_by_write_timeout(make_daemon):
     d.assert_healthy()
 
 
+def test_H5_E5_tls_client_never_reads_is_bounded_and_closed(make_daemon):
+    # Under TLS the bytes in flight sit in the socket's own buffer, below the TLS filter:
+    # the server must still stop reading a client that does not read its replies (E5), keep
+    # its memory flat, and close it at the write timeout (H5).
+    d = make_daemon("timeouts { write 3s }")
+    c = Client(d.port_implicit, tls=True, rcvbuf=4096)
+    c.expect("EHLO client.example", 250)
+    c.expect("MAIL FROM:<sender@example.org>", 250)
+    c.sock.setblocking(False)
+    chunk = b"RCPT TO:<alice@mx.test>\r\n" * 400
+    t0 = time.monotonic()
+    sent = 0
+    closed_at = None
+    while time.monotonic() - t0 < 20:
+        try:
+            sent += c.sock.send(chunk)
+        except (ssl.SSLWantWriteError, ssl.SSLWantReadError, BlockingIOError):
+            if tcp_state(c.sock) != 1:
+                closed_at = time.monotonic()
+                break
+            time.sleep(0.05)
+        except (ConnectionResetError, BrokenPipeError, ssl.SSLError, OSError):
+            closed_at = time.monotonic()
+            break
+    assert closed_at is not None, "a TLS client that does not read was never closed"
+    assert closed_at - t0 < 12, closed_at - t0
+    # Flow control held: the server stopped reading, so the client could not push more than
+    # the kernel's buffers and the session's 64 KiB into it (unbounded before; RSS is not a
+    # measure here: under ASan freed memory sits in quarantine).
+    assert sent < 16 * 1024 * 1024, sent
+    d.assert_healthy()
+
+
 # ---- H6: file descriptor exhaustion ------------------------------------------------------
 
 def test_H6_fd_exhaustion_no_spin_and_recovers(make_daemon):

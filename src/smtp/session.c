@@ -59,8 +59,8 @@ void session_reply(struct session *s, enum reply_id id, const char *arg)
     /* One line per decision: the command, what it asked for and the verdict. */
     if (s->log_arg != NULL)
         log_value(argbuf, sizeof argbuf, s->log_arg, s->log_arglen);
-    log_event("smtp", "session=%016llx queue=%s cmd=%s arg=%s code=%u status=%s",
-              (unsigned long long)s->id, s->tx != NULL && s->tx->id[0] != '\0' ? s->tx->id : "-",
+    log_event("smtp", "session=%s queue=%s cmd=%s arg=%s code=%u status=%s",
+              s->name, s->tx != NULL && s->tx->id[0] != '\0' ? s->tx->id : "-",
               s->verb != NULL ? s->verb : "-", argbuf, r->code,
               r->enhanced != NULL ? r->enhanced : "-");
     s->log_arg = NULL;
@@ -135,8 +135,8 @@ static void session_write_cb(struct bufferevent *bev, void *arg)
 
 void session_free(struct session *s)
 {
-    log_event("disconnect", "session=%016llx client=%s messages=%u errors=%u",
-              (unsigned long long)s->id, s->addr, s->messages, s->errors);
+    log_event("disconnect", "session=%s client=%s messages=%u errors=%u",
+              s->name, s->addr, s->messages, s->errors);
     session_tx_free(s);
     session_server_release(s);
     if (s->timer != NULL)
@@ -162,7 +162,7 @@ static void session_timer_cb(evutil_socket_t fd, short what, void *arg)
         session_reply(s, REPLY_GREETING, s->srv->cfg->hostname);
         return;
     }
-    log_event("timeout", "session=%016llx client=%s state=%d", (unsigned long long)s->id,
+    log_event("timeout", "session=%s client=%s state=%d", s->name,
               s->addr, (int)s->state);
     session_reply(s, REPLY_TIMEOUT, NULL);
     session_close(s);
@@ -381,7 +381,7 @@ void session_tls_start(struct session *s)
     if (tls == NULL) {
         /* A failed filter may already have released the SSL; leaking it on this
          * out-of-memory path is safer than freeing it twice. */
-        log_event("tls_error", "session=%016llx error=setup", (unsigned long long)s->id);
+        log_event("tls_error", "session=%s error=setup", s->name);
         session_close(s);
         return;
     }
@@ -412,7 +412,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
         char desc[200];
         SSL *ssl = bufferevent_openssl_get_ssl(s->bev);
         tls_describe(ssl, desc, sizeof desc);
-        log_event("tls", "session=%016llx client=%s %s", (unsigned long long)s->id, s->addr, desc);
+        log_event("tls", "session=%s client=%s %s", s->name, s->addr, desc);
         s->tls = true;
         session_idle_timeouts(s, s->srv->cfg->timeouts.command);
         if (!s->greeted)
@@ -424,18 +424,18 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
     }
     if (what & BEV_EVENT_TIMEOUT) {
         if (s->closing || (what & BEV_EVENT_WRITING)) {
-            log_event("timeout", "session=%016llx client=%s state=write", (unsigned long long)s->id,
+            log_event("timeout", "session=%s client=%s state=write", s->name,
                       s->addr);
             session_free(s);
             return;
         }
         if (s->state == SESSION_HANDSHAKE) {
-            log_event("tls_error", "session=%016llx error=handshake-timeout",
-                      (unsigned long long)s->id);
+            log_event("tls_error", "session=%s error=handshake-timeout",
+                      s->name);
             session_free(s);
             return;
         }
-        log_event("timeout", "session=%016llx client=%s state=%d", (unsigned long long)s->id,
+        log_event("timeout", "session=%s client=%s state=%d", s->name,
                   s->addr, (int)s->state);
         session_reply(s, REPLY_TIMEOUT, NULL);
         session_close(s);
@@ -443,7 +443,7 @@ static void session_event_cb(struct bufferevent *bev, short what, void *arg)
     }
     if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
         if (s->state == SESSION_HANDSHAKE)
-            log_event("tls_error", "session=%016llx error=handshake", (unsigned long long)s->id);
+            log_event("tls_error", "session=%s error=handshake", s->name);
         /* A commit in flight goes on without us: the client may not read the 250 (I2). */
         session_free(s);
     }
@@ -456,7 +456,7 @@ void session_start(struct session *s, int fd)
     const struct config *cfg = s->srv->cfg;
 
     s->bev = bufferevent_socket_new(s->srv->base, fd, BEV_OPT_CLOSE_ON_FREE);
-    log_event("connect", "session=%016llx client=%s listener=%s", (unsigned long long)s->id,
+    log_event("connect", "session=%s client=%s listener=%s", s->name,
               s->addr, s->listener->name);
     if (s->bev == NULL) {
         close(fd);
@@ -467,8 +467,8 @@ void session_start(struct session *s, int fd)
     bufferevent_setwatermark(s->bev, EV_READ, 0, SESSION_INPUT_HIGH);
     if (s->listener->tls == CONF_TLS_IMPLICIT) {
         if (s->srv->tls == NULL) {
-            log_event("tls_error", "session=%016llx error=no-certificate",
-                      (unsigned long long)s->id);
+            log_event("tls_error", "session=%s error=no-certificate",
+                      s->name);
             session_free(s);
             return;
         }

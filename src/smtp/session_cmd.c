@@ -36,7 +36,7 @@ static bool session_pipelined(struct session *s)
 
 void session_sync_error(struct session *s)
 {
-    log_event("sync_error", "session=%016llx client=%s", (unsigned long long)s->id, s->addr);
+    log_event("sync_error", "session=%s client=%s", s->name, s->addr);
     session_reply(s, REPLY_SYNC_ERROR, NULL);
     session_close(s);
 }
@@ -73,8 +73,8 @@ static void cmd_helo(struct session *s, const struct proto_command *cmd, bool eh
                         cfg->hostname, (unsigned long long)cfg->limits.message_size,
                         starttls ? "250-STARTTLS\r\n" : "", cfg->limits.recipients,
                         cfg->limits.messages);
-    log_event("smtp", "session=%016llx queue=- cmd=EHLO arg=%s code=250 status=-",
-              (unsigned long long)s->id, s->helo);
+    log_event("smtp", "session=%s queue=- cmd=EHLO arg=%s code=250 status=-",
+              s->name, s->helo);
 }
 
 static void cmd_ehlo(struct session *s, const struct proto_command *cmd)
@@ -446,7 +446,7 @@ static const struct session_command session_commands[PROTO_VERB_COUNT] = {
 
 void session_foreign(struct session *s)
 {
-    log_event("foreign_protocol", "session=%016llx client=%s", (unsigned long long)s->id, s->addr);
+    log_event("foreign_protocol", "session=%s client=%s", s->name, s->addr);
     session_reply(s, REPLY_FOREIGN_PROTOCOL, NULL);
     session_close(s);
 }

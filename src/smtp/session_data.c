@@ -26,7 +26,7 @@ static void session_store_write(struct session *s, const void *data, size_t len)
         return;
     if (queue_msg_write(tx->msg, data, len) != 0) {
         tx->store_errno = errno != 0 ? errno : EIO;
-        log_event("store_error", "session=%016llx queue=%s error=%s", (unsigned long long)s->id,
+        log_event("store_error", "session=%s queue=%s error=%s", s->name,
                   tx->id, strerror(tx->store_errno));
     }
 }
@@ -98,7 +98,7 @@ static enum reply_id session_msg_begin(struct session *s)
     tx->msg = queue_msg_begin(s->srv->store, &env, tx->id);
     if (tx->msg == NULL) {
         int err = errno;
-        log_event("store_error", "session=%016llx error=%s", (unsigned long long)s->id,
+        log_event("store_error", "session=%s error=%s", s->name,
                   strerror(err));
         return session_store_reply(err);
     }
@@ -170,12 +170,12 @@ static void session_commit_cb(int error, const char *id, uint64_t cookie, void *
 {
     struct session_server *srv = arg;
     struct session *s = session_find(srv, cookie);
+    const char *name = s != NULL ? s->name : "gone";
 
     if (error == 0)
-        log_event("queued", "session=%016llx queue=%s", (unsigned long long)cookie, id);
+        log_event("queued", "session=%s queue=%s", name, id);
     else
-        log_event("commit_failed", "session=%016llx queue=%s error=%s", (unsigned long long)cookie,
-                  id, strerror(error));
+        log_event("commit_failed", "session=%s queue=%s error=%s", name, id, strerror(error));
     if (s == NULL || s->closing)
         return; /* the client left; a committed message is delivered all the same (I2) */
     s->verb = s->tx->bdat ? "BDAT" : "DATA";
@@ -200,8 +200,8 @@ static void session_message_end(struct session *s, bool chunk)
     enum data_error e = tx->reader.error;
 
     if (e != DATA_OK) {
-        log_event("rejected", "session=%016llx queue=%s reason=content error=%d size=%llu",
-                  (unsigned long long)s->id, tx->id, (int)e,
+        log_event("rejected", "session=%s queue=%s reason=content error=%d size=%llu",
+                  s->name, tx->id, (int)e,
                   (unsigned long long)tx->reader.size);
         session_reply(s, session_content_reply(e, chunk), NULL);
         session_tx_end(s);

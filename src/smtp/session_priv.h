@@ -41,7 +41,8 @@ struct transaction {
 };
 
 struct session {
-    uint64_t id;
+    uint64_t id;                    /* registry key: slot and generation, unique per worker */
+    char name[ID_LEN + 1];          /* unique across workers and restarts: the log's session= */
     struct session_server *srv;
     const struct conf_listener *listener;
     struct bufferevent *bev;        /* the top bufferevent (the TLS filter once TLS is on) */

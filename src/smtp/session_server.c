@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "util/id.h"
 #include "util/log.h"
 
 #define IP_BUCKETS 4096
@@ -170,8 +171,8 @@ bool session_server_tls_allowed(struct session *s)
         return true;
     session_ip_roll(ip, session_minute());
     if (ip->handshakes >= limit) {
-        log_event("refused", "session=%016llx client=%s reason=tls-rate limit=%u",
-                  (unsigned long long)s->id, s->addr, limit);
+        log_event("refused", "session=%s client=%s reason=tls-rate limit=%u",
+                  s->name, s->addr, limit);
         return false;
     }
     ip->handshakes++;
@@ -264,6 +265,7 @@ void session_accept(struct session_server *srv, const struct conf_listener *l, i
     }
     ip->n++;
     ip->connects++;
+    id_next(s->name);
     s->srv = srv;
     s->listener = l;
     memcpy(s->addr, addr, sizeof addr);

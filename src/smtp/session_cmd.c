@@ -193,6 +193,7 @@ static void session_rcpt_accept(struct session *s, struct proto_rcpt *r)
     /* RFC 5321 §3.3: a duplicate recipient is accepted and delivered once (B13). */
     for (size_t i = 0; i < tx->nrcpts; i++) {
         if (strcasecmp(tx->rcpts[i].addr, r->path.addr) == 0) {
+            tx->rcpt_accepted++;
             session_reply(s, REPLY_RCPT_OK, NULL);
             return;
         }
@@ -218,6 +219,7 @@ static void session_rcpt_accept(struct session *s, struct proto_rcpt *r)
         return;
     }
     tx->nrcpts++;
+    tx->rcpt_accepted++;
     session_reply(s, REPLY_RCPT_OK, NULL);
 }
 
@@ -274,7 +276,7 @@ static void cmd_rcpt(struct session *s, const struct proto_command *cmd)
         return;
     }
     /* RFC 5321 §4.5.3.1.8: the limit is ours; each extra gets 452 and the transaction goes on. */
-    if (tx->nrcpts >= s->srv->cfg->limits.recipients) {
+    if (tx->rcpt_accepted >= s->srv->cfg->limits.recipients) {
         free(r);
         session_reply(s, REPLY_TOO_MANY_RCPTS, NULL);
         return;

@@ -32,6 +32,9 @@ struct transaction {
     struct queue_rcpt *rcpts;
     size_t nrcpts, rcpts_cap;
     unsigned rcpt_attempts;         /* RCPT commands seen, accepted or not */
+    unsigned rcpt_accepted;         /* RCPT commands answered 250, duplicates included: the
+                                       recipients limit counts these, so repeating one
+                                       address cannot go on forever (B12, B13) */
     struct queue_msg *msg;          /* open spool file, once the body started */
     char id[ID_LEN + 1];
     struct data_reader reader;

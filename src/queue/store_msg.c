@@ -16,10 +16,11 @@
 #include <unistd.h>
 
 #include "queue/store_priv.h"
+#include "util/bytes.h"
 
 /* ---- small I/O helpers: every call retried on EINTR and on short counts ---- */
 
-static int store_write_all(int fd, const unsigned char *p, size_t n)
+int store_write_all(int fd, const unsigned char *p, size_t n)
 {
     while (n > 0) {
         ssize_t w = write(fd, p, n);
@@ -69,30 +70,6 @@ int store_pread_all(int fd, unsigned char *p, size_t n, off_t off)
     return 0;
 }
 
-static void store_be32(unsigned char *b, uint32_t v)
-{
-    b[0] = (unsigned char)(v >> 24);
-    b[1] = (unsigned char)(v >> 16);
-    b[2] = (unsigned char)(v >> 8);
-    b[3] = (unsigned char)v;
-}
-
-static uint32_t store_get32(const unsigned char *b)
-{
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
-static void store_be64(unsigned char *b, uint64_t v)
-{
-    store_be32(b, (uint32_t)(v >> 32));
-    store_be32(b + 4, (uint32_t)v);
-}
-
-static uint64_t store_get64(const unsigned char *b)
-{
-    return (uint64_t)store_get32(b) << 32 | store_get32(b + 4);
-}
-
 /* ---- writing a message (loop thread) ---- */
 
 static int msg_flush(struct queue_msg *m)
@@ -140,9 +117,9 @@ static int msg_write_head(struct queue_msg *m, const struct queue_envelope *env)
         return EINVAL;
     }
     unsigned char head[STORE_HEAD + STORE_ENV_LEN] = STORE_MAGIC;
-    store_be32(head + 8, STORE_VERSION);
-    store_be32(head + 12, 0);
-    store_be32(head + STORE_HEAD, (uint32_t)elen);
+    bytes_put32(head + 8, STORE_VERSION);
+    bytes_put32(head + 12, 0);
+    bytes_put32(head + STORE_HEAD, (uint32_t)elen);
     m->crc_head = crc32_z(crc32_z(0, head, sizeof head), enc, elen);
     unsigned char zero[STORE_BODY_LEN] = {0};
     msg_put(m, head, sizeof head);
@@ -218,14 +195,14 @@ static int msg_finish(struct queue_msg *m)
     if (msg_flush(m) != 0)
         return m->error;
     unsigned char len[STORE_BODY_LEN];
-    store_be64(len, m->body_len);
+    bytes_put64(len, m->body_len);
     m->error = store_pwrite_all(m->fd, len, sizeof len, m->body_len_off);
     if (m->error != 0)
         return m->error;
     uLong crc =
         crc32_combine(crc32_z(m->crc_head, len, sizeof len), m->crc_body, (z_off_t)m->body_len);
     unsigned char end[STORE_END] = STORE_END_MAGIC;
-    store_be32(end + 4, (uint32_t)crc);
+    bytes_put32(end + 4, (uint32_t)crc);
     msg_put(m, end, sizeof end);
     /* The log record needs the whole file's CRC: the end record joined in, no reading. */
     m->file_crc = (uint32_t)crc32_z(crc, end, sizeof end);
@@ -274,9 +251,9 @@ static int file_check(int fd, struct queue_envelope *env, uint64_t *body_offset,
     int err = store_pread_all(fd, head, sizeof head, 0);
     if (err != 0)
         return err;
-    uint32_t elen = store_get32(head + STORE_HEAD);
-    if (memcmp(head, STORE_MAGIC, 8) != 0 || store_get32(head + 8) != STORE_VERSION ||
-        store_get32(head + 12) != 0 || elen > QUEUE_ENVELOPE_MAX || elen > size - fixed)
+    uint32_t elen = bytes_get32(head + STORE_HEAD);
+    if (memcmp(head, STORE_MAGIC, 8) != 0 || bytes_get32(head + 8) != STORE_VERSION ||
+        bytes_get32(head + 12) != 0 || elen > QUEUE_ENVELOPE_MAX || elen > size - fixed)
         return EINVAL;
     uint64_t boff = sizeof head + (uint64_t)elen + STORE_BODY_LEN;
     /* The envelope record and the body length are read together: one allocation. */
@@ -287,7 +264,7 @@ static int file_check(int fd, struct queue_envelope *env, uint64_t *body_offset,
     err = store_pread_all(fd, rec, (size_t)elen + STORE_BODY_LEN, sizeof head);
     if (err == 0)
         err = store_pread_all(fd, end, sizeof end, (off_t)(size - STORE_END));
-    uint64_t blen = err == 0 ? store_get64(rec + elen) : 0;
+    uint64_t blen = err == 0 ? bytes_get64(rec + elen) : 0;
     if (err == 0 && (blen != size - fixed - elen || memcmp(end, STORE_END_MAGIC, 4) != 0))
         err = EINVAL;
     uLong crc = 0;
@@ -300,7 +277,7 @@ static int file_check(int fd, struct queue_envelope *env, uint64_t *body_offset,
         crc = crc32_z(crc, chunk, n);
         off += n;
     }
-    if (err == 0 && (uint32_t)crc != store_get32(end + 4))
+    if (err == 0 && (uint32_t)crc != bytes_get32(end + 4))
         err = EINVAL;
     if (err == 0) {
         enum queue_envelope_status s = queue_envelope_decode(rec, elen, env);

@@ -5,6 +5,7 @@
 #ifndef SLUICE_QUEUE_STORE_PRIV_H
 #define SLUICE_QUEUE_STORE_PRIV_H
 
+#include <dirent.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -132,6 +133,7 @@ void store_post_done(struct queue_store *qs, struct queue_msg *list);
  * EINVAL: the file is shorter than its own lengths say. */
 int store_pwrite_all(int fd, const unsigned char *p, size_t n, off_t off);
 int store_pread_all(int fd, unsigned char *p, size_t n, off_t off);
+int store_write_all(int fd, const unsigned char *p, size_t n);
 
 /* store_sync.c: the sync thread's body (arg is the store), and the monotonic clock. */
 void *store_sync_main(void *arg);
@@ -139,5 +141,8 @@ void store_now(struct timespec *t);
 
 /* store_recover.c: the decimal name of a pid's directory in incoming/. */
 void store_pid_name(pid_t pid, char name[STORE_PID_NAME]);
+/* store_recover.c: a DIR stream on a duplicate of dfd, rewound (the duplicate shares the
+ * file offset that an earlier listing moved). NULL with errno. */
+DIR *store_opendir(int dfd);
 
 #endif

@@ -57,7 +57,7 @@ static bool store_is_pid_name(const char *name)
     return n > 0 && name[0] != '0';
 }
 
-static DIR *store_opendir(int dfd)
+DIR *store_opendir(int dfd)
 {
     int dup_fd = dup(dfd);
     if (dup_fd < 0)

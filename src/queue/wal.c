@@ -14,6 +14,9 @@
  * - recovering one pid reads and unlinks only the names "<pid>-<digits>". */
 #include "queue/wal.h"
 
+#include "queue/store_priv.h"
+#include "util/bytes.h"
+
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -27,75 +30,28 @@
 #define WAL_CHUNK (64 * 1024)
 #define WAL_TMP_SUFFIX ".wal"
 
-static void wal_be32(unsigned char *b, uint32_t v)
-{
-    b[0] = (unsigned char)(v >> 24);
-    b[1] = (unsigned char)(v >> 16);
-    b[2] = (unsigned char)(v >> 8);
-    b[3] = (unsigned char)v;
-}
-
-static uint32_t wal_get32(const unsigned char *b)
-{
-    return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];
-}
-
 void queue_wal_head_encode(unsigned char head[QUEUE_WAL_HEAD], const char id[ID_LEN + 1],
                            uint64_t len, uint32_t payload_crc)
 {
     memcpy(head, QUEUE_WAL_MAGIC, 4);
-    wal_be32(head + 4, QUEUE_WAL_VERSION);
+    bytes_put32(head + 4, QUEUE_WAL_VERSION);
     memcpy(head + 8, id, ID_LEN);
-    wal_be32(head + 28, (uint32_t)(len >> 32));
-    wal_be32(head + 32, (uint32_t)len);
+    bytes_put32(head + 28, (uint32_t)(len >> 32));
+    bytes_put32(head + 32, (uint32_t)len);
     uLong crc = crc32_combine(crc32_z(0, head, QUEUE_WAL_CRC_OFF), payload_crc, (z_off_t)len);
-    wal_be32(head + QUEUE_WAL_CRC_OFF, (uint32_t)crc);
+    bytes_put32(head + QUEUE_WAL_CRC_OFF, (uint32_t)crc);
 }
 
 bool queue_wal_head_decode(const unsigned char head[QUEUE_WAL_HEAD], struct queue_wal_head *h)
 {
-    if (memcmp(head, QUEUE_WAL_MAGIC, 4) != 0 || wal_get32(head + 4) != QUEUE_WAL_VERSION ||
+    if (memcmp(head, QUEUE_WAL_MAGIC, 4) != 0 || bytes_get32(head + 4) != QUEUE_WAL_VERSION ||
         !id_valid((const char *)head + 8, ID_LEN))
         return false;
     memcpy(h->id, head + 8, ID_LEN);
     h->id[ID_LEN] = '\0';
-    h->len = (uint64_t)wal_get32(head + 28) << 32 | wal_get32(head + 32);
-    h->crc = wal_get32(head + QUEUE_WAL_CRC_OFF);
+    h->len = (uint64_t)bytes_get32(head + 28) << 32 | bytes_get32(head + 32);
+    h->crc = bytes_get32(head + QUEUE_WAL_CRC_OFF);
     return true;
-}
-
-/* A short read means the segment ends inside the record: EINVAL, a cut record. */
-static int wal_pread_full(int fd, unsigned char *p, size_t n, off_t off)
-{
-    while (n > 0) {
-        ssize_t r = pread(fd, p, n, off);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        if (r == 0)
-            return EINVAL;
-        p += r;
-        n -= (size_t)r;
-        off += r;
-    }
-    return 0;
-}
-
-static int wal_write_full(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
 }
 
 /* Stream the payload through the CRC and, when out_fd >= 0, into out_fd. EINVAL when the
@@ -103,7 +59,7 @@ static int wal_write_full(int fd, const unsigned char *p, size_t n)
 static int wal_copy_payload(int seg_fd, off_t off, const struct queue_wal_head *h, int out_fd)
 {
     unsigned char head[QUEUE_WAL_HEAD];
-    int err = wal_pread_full(seg_fd, head, sizeof head, off);
+    int err = store_pread_all(seg_fd, head, sizeof head, off);
     if (err != 0)
         return err;
     unsigned char *buf = malloc(WAL_CHUNK);
@@ -113,11 +69,11 @@ static int wal_copy_payload(int seg_fd, off_t off, const struct queue_wal_head *
     off_t pos = off + QUEUE_WAL_HEAD;
     for (uint64_t left = h->len; err == 0 && left > 0;) {
         size_t n = left < WAL_CHUNK ? (size_t)left : WAL_CHUNK;
-        err = wal_pread_full(seg_fd, buf, n, pos);
+        err = store_pread_all(seg_fd, buf, n, pos);
         if (err == 0) {
             crc = crc32_z(crc, buf, n);
             if (out_fd >= 0)
-                err = wal_write_full(out_fd, buf, n);
+                err = store_write_all(out_fd, buf, n);
         }
         pos += (off_t)n;
         left -= n;
@@ -165,7 +121,7 @@ static int wal_replay_segment(int seg_fd, int incoming_fd, int queue_fd,
             return 0;
         unsigned char head[QUEUE_WAL_HEAD];
         struct queue_wal_head h;
-        int err = left < QUEUE_WAL_HEAD ? EINVAL : wal_pread_full(seg_fd, head, sizeof head, off);
+        int err = left < QUEUE_WAL_HEAD ? EINVAL : store_pread_all(seg_fd, head, sizeof head, off);
         if (err == 0 && (!queue_wal_head_decode(head, &h) || h.len > left - QUEUE_WAL_HEAD))
             err = EINVAL;
         bool present = false;
@@ -203,23 +159,6 @@ static const char *wal_next_name(DIR *d)
     return NULL;
 }
 
-static DIR *wal_opendir(int dfd)
-{
-    int dup_fd = dup(dfd);
-    if (dup_fd < 0)
-        return NULL;
-    DIR *d = fdopendir(dup_fd);
-    if (d == NULL) {
-        int e = errno;
-        close(dup_fd);
-        errno = e;
-        return NULL;
-    }
-    /* The duplicate shares the file offset that an earlier listing left at the end. */
-    rewinddir(d);
-    return d;
-}
-
 /* A segment of pid: "<pid>-<seq>", both decimal, as the store names them. pid 0 takes
  * every name. */
 static bool wal_name_of(const char *name, pid_t pid)
@@ -244,7 +183,7 @@ static int wal_recover(int wal_fd, pid_t pid, int incoming_fd, int queue_fd,
 {
     struct queue_store_recovery c = {0};
     bool unlinked = false;
-    DIR *d = wal_opendir(wal_fd);
+    DIR *d = store_opendir(wal_fd);
     if (d == NULL)
         return errno;
     int err = 0;
@@ -276,7 +215,7 @@ static int wal_recover(int wal_fd, pid_t pid, int incoming_fd, int queue_fd,
         /* Nothing is appended to these segments while we read them (the master holds the
          * lock and no worker runs; or their worker is dead and reaped, and the master forks
          * no new one until this returns): a second listing sees the same ones. */
-        d = wal_opendir(wal_fd);
+        d = store_opendir(wal_fd);
         if (d == NULL)
             err = errno;
         while (err == 0 && (name = wal_next_name(d)) != NULL) {

@@ -419,3 +419,43 @@ def test_F9_tls_close_notify_in_each_state(daemon, state):
     daemon.wait_incoming_empty()
     assert daemon.queued() == before
     daemon.assert_healthy()
+
+
+# ---- F8: odd SNI values ------------------------------------------------------------------
+
+@pytest.mark.parametrize("what,sni", [
+    ("backslash_then_nul", b"mx.test\\\x00"),
+    ("name_of_255_bytes", b"a" * 63 + b"." + b"b" * 63 + b"." + b"c" * 63 + b"." + b"d" * 63),
+    ("not_utf8", b"\xff\xfe\xc3\x28.example"),
+])
+def test_F8_odd_sni_is_handled_as_bytes(daemon, what, sni):
+    # HOSTILE-INPUTS F8 (Exim CVE-2019-15846): the server survives any SNI bytes, never logs
+    # them raw, and the next session is served normally.
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    # Python's TLS stack writes a real ClientHello for a placeholder name of the same shape;
+    # its bytes are then swapped for the odd ones (the ssl module refuses such names itself).
+    placeholder = bytes(c if c == ord(".") else ord("z") for c in sni)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    obj = ctx.wrap_bio(incoming, outgoing, server_hostname=placeholder.decode())
+    try:
+        obj.do_handshake()
+    except ssl.SSLWantReadError:
+        pass
+    hello = outgoing.read()
+    assert placeholder in hello
+    hello = hello.replace(placeholder, sni)
+    s = socket.create_connection(("127.0.0.1", daemon.port_implicit), timeout=5)
+    s.sendall(hello)
+    try:
+        while s.recv(4096):
+            pass
+    except OSError:
+        pass
+    s.close()
+    with Client(daemon.port_implicit, tls=True) as c:
+        c.expect("EHLO after.example", 250)
+    log = daemon.log()
+    assert "\x00" not in log and "\xff" not in log
+    daemon.assert_healthy()

@@ -15,6 +15,10 @@
 #include "queue/envelope.h"
 #include "util/id.h"
 
+/* Bytes after the message in a queue file: the end record ("QEND" and a CRC-32 of every byte
+ * before it), so a file is body_offset + body_len + QUEUE_FILE_END bytes long. */
+#define QUEUE_FILE_END 8
+
 struct event_base;
 struct queue_store;
 struct queue_msg;

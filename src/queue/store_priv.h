@@ -22,7 +22,7 @@
 #define STORE_ENV_LEN 4  /* length prefix of the envelope record */
 #define STORE_BODY_LEN 8 /* length prefix of the message bytes, filled in at commit */
 #define STORE_END_MAGIC "QEND"
-#define STORE_END 8 /* end magic, CRC-32 of every byte before it */
+#define STORE_END QUEUE_FILE_END /* end magic, CRC-32 of every byte before it */
 #define STORE_BUF (64 * 1024)
 #define STORE_CRASH_EXIT 137
 

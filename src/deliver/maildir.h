@@ -1,0 +1,23 @@
+/* maildir: the local delivery agent, writing into a Maildir (tmp/ -> fsync -> new/). */
+#ifndef SLUICE_DELIVER_MAILDIR_H
+#define SLUICE_DELIVER_MAILDIR_H
+
+#include "deliver/agent.h"
+
+/* Deliver rq->recipient's copy of the message in rq->queue_path into the Maildir rooted at
+ * rq->mailbox_dir, with Return-Path and Delivered-To header lines in front of the message
+ * bytes. Synchronous and blocking (file I/O and fsyncs); safe to call from several threads
+ * at once. Statuses (HOSTILE-INPUTS K1, K7):
+ *   OK 2.0.0        the file is in new/ and new/ was fsynced;
+ *   PERMFAIL 5.2.0  the root, cur/, new/ or tmp/ exists but is a symlink, a FIFO or
+ *                   anything else that is not a directory (never followed, nothing written);
+ *   PERMFAIL 5.1.3  the recipient or sender contains CR or LF (would inject a header);
+ *   TEMPFAIL 4.2.2  ENOSPC or EDQUOT (mailbox full, RFC 3463 X.2.2);
+ *   TEMPFAIL 4.2.0  the root is missing or unreadable, or any other error of the mailbox
+ *                   (EIO, EMFILE, EACCES...): an unmounted home must not bounce mail;
+ *   TEMPFAIL 4.3.0  the queue file could not be read or is corrupt.
+ * On any failure nothing is left in tmp/ or new/; cur/, new/ and tmp/ that were missing
+ * are created (0700) only once the existing ones have been checked. */
+void maildir_deliver(const struct deliver_request *rq, struct deliver_result *out);
+
+#endif

@@ -1,0 +1,580 @@
+/* Unit tests for deliver/maildir: byte-exact delivery of committed queue files (8-bit, NUL
+ * bytes, bodies across the 64 KiB copy buffer, 300 KB), unique names (the hostname in them
+ * escaped), creation of missing cur/ new/ tmp/, refusal of symlinks, FIFOs and files in
+ * place of the Maildir's directories with nothing written anywhere (HOSTILE-INPUTS K1),
+ * header injection through an envelope address, unreadable or corrupt queue files, and
+ * failures in the middle of the write leaving nothing in tmp/ or new/ (K7: a full tmpfs, a
+ * file size limit). The queue files are made by the real store (queue_store_open,
+ * queue_msg_*, then a close to checkpoint them into queue/). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <dirent.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sched.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "deliver/maildir.h"
+#include "queue/store.h"
+
+static struct queue_rcpt m_rcpts[] = {{"alice@example.org", 0, NULL}};
+
+struct m_ctx {
+    char dir[64];        /* everything of the test lives under it */
+    char spool[128];
+    char mbox[128];      /* the Maildir root most tests deliver to */
+    char qpath[256];     /* the last committed queue file */
+    char path[512];      /* scratch for m_path */
+    char mounted[256];   /* a tmpfs to unmount at teardown, even when the test failed */
+    struct event_base *base;
+    int lock_fd;
+    int ncb;
+    int error;
+    struct queue_envelope env;
+};
+
+static int m_rm(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
+{
+    (void)sb;
+    (void)flag;
+    (void)ftw;
+    return remove(p);
+}
+
+static int m_setup(void **state)
+{
+    struct m_ctx *t = calloc(1, sizeof *t);
+    assert_non_null(t);
+    snprintf(t->dir, sizeof t->dir, "/tmp/sluice-test-maildir-XXXXXX");
+    assert_non_null(mkdtemp(t->dir));
+    snprintf(t->spool, sizeof t->spool, "%s/spool", t->dir);
+    snprintf(t->mbox, sizeof t->mbox, "%s/mbox", t->dir);
+    assert_int_equal(mkdir(t->mbox, 0700), 0);
+    t->base = event_base_new();
+    assert_non_null(t->base);
+    unsetenv("SLUICE_FAULT");
+    assert_int_equal(queue_store_prepare(t->spool, &t->lock_fd), 0);
+    t->env = (struct queue_envelope){
+        .sender = "bob@example.net",
+        .rcpts = m_rcpts,
+        .nrcpts = 1,
+        .body = PROTO_BODY_8BITMIME,
+        .helo = "client.example.net",
+        .client_addr = "192.0.2.7",
+        .listener = "smtp",
+        .arrival = 1700000000,
+    };
+    *state = t;
+    return 0;
+}
+
+static int m_teardown(void **state)
+{
+    struct m_ctx *t = *state;
+    if (t->mounted[0] != '\0')
+        umount(t->mounted);
+    close(t->lock_fd);
+    event_base_free(t->base);
+    nftw(t->dir, m_rm, 16, FTW_DEPTH | FTW_PHYS);
+    free(t);
+    return 0;
+}
+
+static void m_commit_cb(int error, const char *id, uint64_t cookie, void *arg)
+{
+    (void)id;
+    (void)cookie;
+    struct m_ctx *t = arg;
+    t->error = error;
+    t->ncb++;
+}
+
+/* Commit body as a message of t->env through the store and close it, so that the file is
+ * checkpointed into queue/; its path goes to t->qpath. */
+static void m_commit(struct m_ctx *t, const unsigned char *body, size_t len)
+{
+    struct queue_store *qs = queue_store_open(t->spool, t->base);
+    assert_non_null(qs);
+    char id[ID_LEN + 1];
+    struct queue_msg *m = queue_msg_begin(qs, &t->env, id);
+    assert_non_null(m);
+    for (size_t off = 0; off < len; off += 10000)
+        assert_int_equal(queue_msg_write(m, body + off, len - off < 10000 ? len - off : 10000), 0);
+    t->ncb = 0;
+    queue_msg_commit(m, m_commit_cb, 0, t);
+    while (t->ncb == 0)
+        assert_true(event_base_loop(t->base, EVLOOP_ONCE) >= 0);
+    assert_int_equal(t->error, 0);
+    queue_store_close(qs);
+    snprintf(t->qpath, sizeof t->qpath, "%s/queue/%s", t->spool, id);
+    struct stat st;
+    assert_int_equal(stat(t->qpath, &st), 0);
+}
+
+static void m_deliver_to(struct m_ctx *t, const char *mbox, const char *rcpt,
+                         struct deliver_result *res)
+{
+    memset(res, 0x5a, sizeof *res);
+    struct deliver_request rq = {
+        .queue_path = t->qpath, .env = &t->env, .recipient = rcpt, .mailbox_dir = mbox};
+    maildir_deliver(&rq, res);
+    assert_non_null(memchr(res->enhanced, '\0', sizeof res->enhanced));
+    assert_non_null(memchr(res->text, '\0', sizeof res->text));
+}
+
+static const char *m_path(struct m_ctx *t, const char *base, const char *name)
+{
+    snprintf(t->path, sizeof t->path, "%s/%s", base, name);
+    return t->path;
+}
+
+/* Entries of dir (0 when it does not exist); the last one's name to last when not NULL. */
+static size_t m_count(const char *dir, char *last, size_t cap)
+{
+    DIR *d = opendir(dir);
+    if (d == NULL)
+        return 0;
+    size_t n = 0;
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
+            continue;
+        n++;
+        if (last != NULL)
+            snprintf(last, cap, "%s", de->d_name);
+    }
+    closedir(d);
+    return n;
+}
+
+static void m_fill(unsigned char *p, size_t n, unsigned seed)
+{
+    for (size_t i = 0; i < n; i++)
+        p[i] = (unsigned char)((i * 131u + seed) ^ (i >> 8));
+}
+
+/* The single file in <mbox>/new/ must be the two header lines followed by body. */
+static void m_check_delivered(struct m_ctx *t, const char *mbox, const char *sender,
+                              const char *rcpt, const unsigned char *body, size_t len)
+{
+    char name[300];
+    char newdir[300];
+    snprintf(newdir, sizeof newdir, "%s/new", mbox);
+    assert_int_equal(m_count(newdir, name, sizeof name), 1);
+    assert_int_equal(m_count(m_path(t, mbox, "tmp"), NULL, 0), 0);
+    char hdr[512];
+    int hn = snprintf(hdr, sizeof hdr, "Return-Path: <%s>\r\nDelivered-To: %s\r\n", sender, rcpt);
+    assert_true(hn > 0 && (size_t)hn < sizeof hdr);
+    char file[640];
+    snprintf(file, sizeof file, "%s/%s", newdir, name);
+    int fd = open(file, O_RDONLY);
+    assert_true(fd >= 0);
+    struct stat st;
+    assert_int_equal(fstat(fd, &st), 0);
+    assert_int_equal(st.st_size, (off_t)((size_t)hn + len));
+    assert_int_equal(st.st_mode & 0777, 0600);
+    unsigned char *got = malloc((size_t)hn + len + 1);
+    assert_non_null(got);
+    assert_int_equal(read(fd, got, (size_t)hn + len + 1), (ssize_t)((size_t)hn + len));
+    close(fd);
+    assert_memory_equal(got, hdr, (size_t)hn);
+    if (len > 0)
+        assert_memory_equal(got + hn, body, len);
+    free(got);
+    assert_int_equal(unlink(file), 0);
+}
+
+static const struct {
+    const char *sender;
+    const char *rcpt;
+    size_t len;          /* body length; 0 with text set: use text */
+    const char *text;
+    size_t text_len;
+} deliver_cases[] = {
+    {"bob@example.net", "alice@example.org", 0, "Subject: hi\r\n\r\nhello\r\n", 22},
+    {"", "alice@example.org", 0, "Subject: bounce\r\n\r\nnull sender\r\n", 32},
+    {"bob@example.net", "alice@example.org", 0, "", 0},
+    /* 8-bit and NUL bytes pass untouched (8BITMIME, BDAT binary bodies) */
+    {"b\xc3\xb6@example.net", "\xc3\xa4lice@example.org", 0,
+     "X: \xff\xfe\0\0\x80\r\n\r\n\0body\0", 18},
+    {"bob@example.net", "alice@example.org", 65536 - 60, NULL, 0}, /* fills the first chunk */
+    {"bob@example.net", "alice@example.org", 65536, NULL, 0},
+    {"bob@example.net", "alice@example.org", 131073, NULL, 0},
+    {"bob@example.net", "alice@example.org", 300 * 1024, NULL, 0},
+};
+
+static void test_maildir_delivers_exact_bytes_table(void **state)
+{
+    struct m_ctx *t = *state;
+    for (size_t i = 0; i < sizeof deliver_cases / sizeof deliver_cases[0]; i++) {
+        size_t len = deliver_cases[i].text != NULL ? deliver_cases[i].text_len
+                                                   : deliver_cases[i].len;
+        unsigned char *body = malloc(len + 1);
+        assert_non_null(body);
+        if (deliver_cases[i].text != NULL)
+            memcpy(body, deliver_cases[i].text, len);
+        else
+            m_fill(body, len, (unsigned)i);
+        t->env.sender = (char *)deliver_cases[i].sender;
+        m_commit(t, body, len);
+        struct deliver_result res;
+        m_deliver_to(t, t->mbox, deliver_cases[i].rcpt, &res);
+        assert_int_equal(res.status, DELIVER_OK);
+        assert_string_equal(res.enhanced, "2.0.0");
+        m_check_delivered(t, t->mbox, deliver_cases[i].sender, deliver_cases[i].rcpt, body, len);
+        /* The queue file is only read. */
+        struct stat st;
+        assert_int_equal(stat(t->qpath, &st), 0);
+        free(body);
+    }
+}
+
+static void test_maildir_unique_names_100(void **state)
+{
+    struct m_ctx *t = *state;
+    m_commit(t, (const unsigned char *)"Subject: x\r\n\r\n", 14);
+    char host[65];
+    assert_int_equal(gethostname(host, sizeof host), 0);
+    char part[64];
+    snprintf(part, sizeof part, ".P%ldQ", (long)getpid());
+    for (int i = 0; i < 100; i++) {
+        struct deliver_result res;
+        m_deliver_to(t, t->mbox, "alice@example.org", &res);
+        assert_int_equal(res.status, DELIVER_OK);
+    }
+    char newdir[300];
+    snprintf(newdir, sizeof newdir, "%s/new", t->mbox);
+    assert_int_equal(m_count(newdir, NULL, 0), 100);
+    assert_int_equal(m_count(m_path(t, t->mbox, "tmp"), NULL, 0), 0);
+    DIR *d = opendir(newdir);
+    assert_non_null(d);
+    struct dirent *de;
+    while ((de = readdir(d)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        /* <sec>.P<pid>Q<n>M<usec>.<host>, no '/' or ':' from the host left unescaped */
+        assert_non_null(strstr(de->d_name, part));
+        assert_non_null(strchr(de->d_name, 'M'));
+        assert_null(strchr(de->d_name, ':'));
+        if (strchr(host, '/') == NULL && strchr(host, ':') == NULL) {
+            size_t nl = strlen(de->d_name), hl = strlen(host);
+            assert_true(nl > hl + 1);
+            assert_string_equal(de->d_name + nl - hl, host);
+            assert_int_equal(de->d_name[nl - hl - 1], '.');
+        }
+    }
+    closedir(d);
+}
+
+/* The host part of the name escapes '/' and ':' as \057 and \072, so a hostname can
+ * neither make the name a path nor clash with the ":2," info suffix. The hostname is set
+ * in a child's own UTS namespace (needs root; skipped otherwise). */
+static void test_maildir_name_escapes_hostname(void **state)
+{
+    struct m_ctx *t = *state;
+    m_commit(t, (const unsigned char *)"a\r\n", 3);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        static const char host[] = "a/b:c";
+        if (unshare(CLONE_NEWUTS) != 0 || sethostname(host, sizeof host - 1) != 0)
+            _exit(77);
+        struct deliver_result res;
+        struct deliver_request rq = {.queue_path = t->qpath, .env = &t->env,
+                                     .recipient = "alice@example.org", .mailbox_dir = t->mbox};
+        maildir_deliver(&rq, &res);
+        _exit(res.status == DELIVER_OK ? 0 : 1);
+    }
+    int status = 0;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    if (WEXITSTATUS(status) == 77) {
+        print_message("cannot set a hostname in a new UTS namespace: skipped\n");
+        skip();
+    }
+    assert_int_equal(WEXITSTATUS(status), 0);
+    char name[300];
+    assert_int_equal(m_count(m_path(t, t->mbox, "new"), name, sizeof name), 1);
+    static const char want[] = ".a\\057b\\072c";
+    size_t nl = strlen(name);
+    assert_true(nl > sizeof want - 1);
+    assert_string_equal(name + nl - (sizeof want - 1), want);
+}
+
+static void test_maildir_creates_missing_subdirs(void **state)
+{
+    struct m_ctx *t = *state;
+    m_commit(t, (const unsigned char *)"a\r\n", 3);
+    static const char *const subs[] = {"cur", "new", "tmp"};
+    /* all three missing, then only new/ present */
+    for (int round = 0; round < 2; round++) {
+        char mbox[256];
+        snprintf(mbox, sizeof mbox, "%s/m%d", t->dir, round);
+        assert_int_equal(mkdir(mbox, 0700), 0);
+        if (round == 1)
+            assert_int_equal(mkdir(m_path(t, mbox, "new"), 0700), 0);
+        struct deliver_result res;
+        m_deliver_to(t, mbox, "alice@example.org", &res);
+        assert_int_equal(res.status, DELIVER_OK);
+        for (int i = 0; i < 3; i++) {
+            struct stat st;
+            assert_int_equal(lstat(m_path(t, mbox, subs[i]), &st), 0);
+            assert_true(S_ISDIR(st.st_mode));
+            assert_int_equal(st.st_mode & 0777, 0700);
+        }
+        m_check_delivered(t, mbox, "bob@example.net", "alice@example.org",
+                          (const unsigned char *)"a\r\n", 3);
+    }
+}
+
+enum k1_setup {
+    K1_ROOT_SYMLINK, K1_NEW_SYMLINK, K1_TMP_FILE, K1_CUR_FIFO, K1_ROOT_FIFO, K1_ROOT_FILE,
+    K1_ROOT_MISSING, K1_ROOT_SYMLINK_DANGLING,
+};
+
+static const struct {
+    const char *name;
+    enum k1_setup setup;
+    enum deliver_status status;
+    const char *code;
+} k1_cases[] = {
+    {"root symlink to a directory", K1_ROOT_SYMLINK, DELIVER_PERMFAIL, "5.2.0"},
+    {"new/ symlink to a directory", K1_NEW_SYMLINK, DELIVER_PERMFAIL, "5.2.0"},
+    {"tmp/ a regular file", K1_TMP_FILE, DELIVER_PERMFAIL, "5.2.0"},
+    {"cur/ a FIFO", K1_CUR_FIFO, DELIVER_PERMFAIL, "5.2.0"},
+    {"root a FIFO", K1_ROOT_FIFO, DELIVER_PERMFAIL, "5.2.0"},
+    {"root a regular file", K1_ROOT_FILE, DELIVER_PERMFAIL, "5.2.0"},
+    {"root missing", K1_ROOT_MISSING, DELIVER_TEMPFAIL, "4.2.0"},
+    {"root a dangling symlink", K1_ROOT_SYMLINK_DANGLING, DELIVER_PERMFAIL, "5.2.0"},
+};
+
+/* HOSTILE-INPUTS K1: never follow, never write; the directory a link points at and the
+ * mailbox root keep exactly the entries they had. */
+static void test_maildir_k1_refuses_links_fifos_files_table(void **state)
+{
+    struct m_ctx *t = *state;
+    m_commit(t, (const unsigned char *)"a\r\n", 3);
+    for (size_t i = 0; i < sizeof k1_cases / sizeof k1_cases[0]; i++) {
+        char mbox[256], target[256];
+        snprintf(mbox, sizeof mbox, "%s/k%zu", t->dir, i);
+        snprintf(target, sizeof target, "%s/target%zu", t->dir, i);
+        assert_int_equal(mkdir(target, 0700), 0);
+        size_t root_entries = 0;
+        switch (k1_cases[i].setup) {
+        case K1_ROOT_SYMLINK:
+            assert_int_equal(symlink(target, mbox), 0);
+            break;
+        case K1_ROOT_SYMLINK_DANGLING:
+            assert_int_equal(symlink(m_path(t, target, "nowhere"), mbox), 0);
+            break;
+        case K1_NEW_SYMLINK:
+            assert_int_equal(mkdir(mbox, 0700), 0);
+            assert_int_equal(mkdir(m_path(t, mbox, "cur"), 0700), 0);
+            assert_int_equal(mkdir(m_path(t, mbox, "tmp"), 0700), 0);
+            assert_int_equal(symlink(target, m_path(t, mbox, "new")), 0);
+            root_entries = 3;
+            break;
+        case K1_TMP_FILE: {
+            assert_int_equal(mkdir(mbox, 0700), 0);
+            int fd = open(m_path(t, mbox, "tmp"), O_WRONLY | O_CREAT | O_EXCL, 0600);
+            assert_true(fd >= 0);
+            close(fd);
+            root_entries = 1; /* cur/ and new/ must not be created */
+            break;
+        }
+        case K1_CUR_FIFO:
+            assert_int_equal(mkdir(mbox, 0700), 0);
+            assert_int_equal(mkfifo(m_path(t, mbox, "cur"), 0600), 0);
+            root_entries = 1;
+            break;
+        case K1_ROOT_FIFO:
+            assert_int_equal(mkfifo(mbox, 0600), 0);
+            break;
+        case K1_ROOT_FILE: {
+            int fd = open(mbox, O_WRONLY | O_CREAT | O_EXCL, 0600);
+            assert_true(fd >= 0);
+            close(fd);
+            break;
+        }
+        case K1_ROOT_MISSING:
+            break;
+        }
+        struct deliver_result res;
+        m_deliver_to(t, mbox, "alice@example.org", &res);
+        print_message("%s: %s %s\n", k1_cases[i].name, res.enhanced, res.text);
+        assert_int_equal(res.status, k1_cases[i].status);
+        assert_string_equal(res.enhanced, k1_cases[i].code);
+        assert_int_equal(m_count(target, NULL, 0), 0);
+        struct stat st;
+        if (lstat(mbox, &st) == 0 && S_ISDIR(st.st_mode))
+            assert_int_equal(m_count(mbox, NULL, 0), root_entries);
+        if (k1_cases[i].setup == K1_NEW_SYMLINK)
+            assert_int_equal(m_count(m_path(t, mbox, "tmp"), NULL, 0), 0);
+        if (k1_cases[i].setup == K1_ROOT_MISSING)
+            assert_int_equal(lstat(mbox, &st), -1);
+    }
+}
+
+/* Envelope addresses become header lines: a CR or LF would inject headers. */
+static void test_maildir_refuses_crlf_in_addresses(void **state)
+{
+    struct m_ctx *t = *state;
+    m_commit(t, (const unsigned char *)"a\r\n", 3);
+    static const char *const rcpts[] = {"a@b\r\nX-Evil: 1", "a@b\n", "\ra@b"};
+    for (size_t i = 0; i < 3; i++) {
+        struct deliver_result res;
+        m_deliver_to(t, t->mbox, rcpts[i], &res);
+        assert_int_equal(res.status, DELIVER_PERMFAIL);
+        assert_string_equal(res.enhanced, "5.1.3");
+    }
+    t->env.sender = "bob@example.net\r\nX-Evil: 1";
+    struct deliver_result res;
+    m_deliver_to(t, t->mbox, "alice@example.org", &res);
+    assert_int_equal(res.status, DELIVER_PERMFAIL);
+    assert_int_equal(m_count(t->mbox, NULL, 0), 0);
+}
+
+enum bad_queue { BQ_MISSING, BQ_CORRUPT, BQ_SYMLINK, BQ_TRUNCATED };
+
+/* A queue file that cannot be read or fails its checks defers with X.3.0 (the queue
+ * manager's scan quarantines corrupt files, I10) and writes nothing. */
+static void test_maildir_bad_queue_file_table(void **state)
+{
+    struct m_ctx *t = *state;
+    unsigned char body[1000];
+    m_fill(body, sizeof body, 7);
+    m_commit(t, body, sizeof body);
+    char good[256];
+    snprintf(good, sizeof good, "%s", t->qpath);
+    static const enum bad_queue cases[] = {BQ_MISSING, BQ_CORRUPT, BQ_SYMLINK, BQ_TRUNCATED};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        snprintf(t->qpath, sizeof t->qpath, "%s/bad%zu", t->dir, i);
+        int in = open(good, O_RDONLY);
+        assert_true(in >= 0);
+        struct stat st;
+        assert_int_equal(fstat(in, &st), 0);
+        unsigned char *copy = malloc((size_t)st.st_size);
+        assert_non_null(copy);
+        assert_int_equal(read(in, copy, (size_t)st.st_size), st.st_size);
+        close(in);
+        size_t n = (size_t)st.st_size;
+        if (cases[i] == BQ_CORRUPT)
+            copy[n / 2] ^= 0x01;
+        if (cases[i] == BQ_TRUNCATED)
+            n -= 100;
+        if (cases[i] == BQ_SYMLINK)
+            assert_int_equal(symlink(good, t->qpath), 0);
+        else if (cases[i] != BQ_MISSING) {
+            int fd = open(t->qpath, O_WRONLY | O_CREAT | O_EXCL, 0600);
+            assert_true(fd >= 0);
+            assert_int_equal(write(fd, copy, n), (ssize_t)n);
+            close(fd);
+        }
+        free(copy);
+        struct deliver_result res;
+        m_deliver_to(t, t->mbox, "alice@example.org", &res);
+        assert_int_equal(res.status, DELIVER_TEMPFAIL);
+        assert_string_equal(res.enhanced, "4.3.0");
+        assert_int_equal(m_count(m_path(t, t->mbox, "new"), NULL, 0), 0);
+        assert_int_equal(m_count(m_path(t, t->mbox, "tmp"), NULL, 0), 0);
+    }
+}
+
+/* HOSTILE-INPUTS K7, RFC 3463 X.2.2: a mailbox on a filesystem that fills up in the middle
+ * of the message defers as "mailbox full" and leaves no partial file in tmp/ or new/; the
+ * space is given back, so the next small message fits. Needs a tmpfs mount (root). */
+static void test_maildir_k7_full_filesystem_leaves_nothing(void **state)
+{
+    struct m_ctx *t = *state;
+    char fsdir[256];
+    snprintf(fsdir, sizeof fsdir, "%s/fs", t->dir);
+    assert_int_equal(mkdir(fsdir, 0700), 0);
+    if (mount("tmpfs", fsdir, "tmpfs", 0, "size=128k,mode=0700") != 0) {
+        print_message("cannot mount a tmpfs (%s): skipped\n", strerror(errno));
+        skip();
+    }
+    snprintf(t->mounted, sizeof t->mounted, "%s", fsdir);
+    char mbox[300];
+    snprintf(mbox, sizeof mbox, "%s/mbox", fsdir);
+    assert_int_equal(mkdir(mbox, 0700), 0);
+    size_t len = 300 * 1024;
+    unsigned char *body = malloc(len);
+    assert_non_null(body);
+    m_fill(body, len, 3);
+    m_commit(t, body, len);
+    struct deliver_result res;
+    m_deliver_to(t, mbox, "alice@example.org", &res);
+    assert_int_equal(res.status, DELIVER_TEMPFAIL);
+    assert_string_equal(res.enhanced, "4.2.2");
+    assert_int_equal(m_count(m_path(t, mbox, "tmp"), NULL, 0), 0);
+    assert_int_equal(m_count(m_path(t, mbox, "new"), NULL, 0), 0);
+    m_commit(t, body, 1000);
+    m_deliver_to(t, mbox, "alice@example.org", &res);
+    assert_int_equal(res.status, DELIVER_OK);
+    m_check_delivered(t, mbox, "bob@example.net", "alice@example.org", body, 1000);
+    free(body);
+}
+
+/* The same without privileges: a file size limit makes write fail with EFBIG in the middle
+ * of the copy; that defers (4.2.0) and leaves nothing behind. */
+static void test_maildir_k7_write_error_midway_leaves_nothing(void **state)
+{
+    struct m_ctx *t = *state;
+    size_t len = 300 * 1024;
+    unsigned char *body = malloc(len);
+    assert_non_null(body);
+    m_fill(body, len, 5);
+    m_commit(t, body, len);
+    free(body);
+    struct rlimit old, lim;
+    assert_int_equal(getrlimit(RLIMIT_FSIZE, &old), 0);
+    lim = old;
+    lim.rlim_cur = 100 * 1024;
+    void (*prev)(int) = signal(SIGXFSZ, SIG_IGN);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &lim), 0);
+    struct deliver_result res;
+    m_deliver_to(t, t->mbox, "alice@example.org", &res);
+    assert_int_equal(setrlimit(RLIMIT_FSIZE, &old), 0);
+    signal(SIGXFSZ, prev);
+    assert_int_equal(res.status, DELIVER_TEMPFAIL);
+    assert_string_equal(res.enhanced, "4.2.0");
+    assert_int_equal(m_count(m_path(t, t->mbox, "tmp"), NULL, 0), 0);
+    assert_int_equal(m_count(m_path(t, t->mbox, "new"), NULL, 0), 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_maildir_delivers_exact_bytes_table, m_setup,
+                                        m_teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_unique_names_100, m_setup, m_teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_name_escapes_hostname, m_setup, m_teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_creates_missing_subdirs, m_setup, m_teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_k1_refuses_links_fifos_files_table, m_setup,
+                                        m_teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_refuses_crlf_in_addresses, m_setup,
+                                        m_teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_bad_queue_file_table, m_setup, m_teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_k7_full_filesystem_leaves_nothing, m_setup,
+                                        m_teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_k7_write_error_midway_leaves_nothing, m_setup,
+                                        m_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

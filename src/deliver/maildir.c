@@ -33,6 +33,7 @@
 #include <unistd.h>
 
 #include "queue/store.h"
+#include "util/fileio.h"
 
 #define MAILDIR_DIR_FLAGS (O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC)
 #define MAILDIR_CHUNK (64 * 1024)
@@ -111,21 +112,6 @@ static void maildir_name(char name[MAILDIR_NAME_MAX], const char *host)
              (long)getpid(), n, ts.tv_nsec / 1000, host);
 }
 
-static int maildir_write_all(int fd, const unsigned char *p, size_t len)
-{
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
-    return 0;
-}
-
 /* Copy the header lines (buf[0..hlen)) and the message bytes into fd. Returns 0 or an
  * errno; *source is set when the error came from reading the queue file. */
 static int maildir_copy(int fd, int qfd, unsigned char *buf, size_t hlen, uint64_t off,
@@ -149,7 +135,7 @@ static int maildir_copy(int fd, int qfd, unsigned char *buf, size_t hlen, uint64
             used += (size_t)n;
             done += (uint64_t)n;
         }
-        int err = maildir_write_all(fd, buf, used);
+        int err = fileio_write_all(fd, buf, used);
         if (err != 0 || done == len)
             return err;
         used = 0;

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "smtp/proto.h"
+#include "util/date.h"
 
 /* 9999-12-31T23:59:59Z: the last second RFC 5322's four-digit year can show. */
 #define BOUNCE_TIME_MAX INT64_C(253402300799)
@@ -36,62 +37,12 @@ static void bounce_puts(struct bounce_out *o, const char *s)
     bounce_put(o, s, strlen(s));
 }
 
-static void bounce_put_uint(struct bounce_out *o, uint64_t v, int width)
-{
-    char d[20];
-    int n = 0;
-    do {
-        d[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v != 0);
-    while (n < width && n < (int)sizeof d)
-        d[n++] = '0';
-    while (n > 0)
-        bounce_put(o, &d[--n], 1);
-}
-
-static bool bounce_leap(int64_t y)
-{
-    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-}
-
-/* RFC 5322 §3.3 date-time in UTC, e.g. "Thu, 01 Jan 1970 00:00:00 +0000". t is in range. */
+/* RFC 5322 §3.3 date-time in UTC; t was range-checked by the caller. */
 static void bounce_put_date(struct bounce_out *o, int64_t t)
 {
-    static const char *const wday[] = { "Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat" };
-    static const char *const mon[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-                                       "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-    static const int mdays[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
-    int64_t days = t / 86400, secs = t % 86400;
-    int64_t year = 1970, left = days;
-    int m = 0;
-
-    while (left >= (bounce_leap(year) ? 366 : 365)) {
-        left -= bounce_leap(year) ? 366 : 365;
-        year++;
-    }
-    for (;;) {
-        int md = mdays[m] + (m == 1 && bounce_leap(year) ? 1 : 0);
-        if (left < md)
-            break;
-        left -= md;
-        m++;
-    }
-    /* 1970-01-01 was a Thursday. */
-    bounce_puts(o, wday[(days + 4) % 7]);
-    bounce_puts(o, ", ");
-    bounce_put_uint(o, (uint64_t)left + 1, 2);
-    bounce_puts(o, " ");
-    bounce_puts(o, mon[m]);
-    bounce_puts(o, " ");
-    bounce_put_uint(o, (uint64_t)year, 4);
-    bounce_puts(o, " ");
-    bounce_put_uint(o, (uint64_t)(secs / 3600), 2);
-    bounce_puts(o, ":");
-    bounce_put_uint(o, (uint64_t)(secs / 60 % 60), 2);
-    bounce_puts(o, ":");
-    bounce_put_uint(o, (uint64_t)(secs % 60), 2);
-    bounce_puts(o, " +0000");
+    char d[DATE_RFC5322_LEN];
+    date_rfc5322(d, t);
+    bounce_puts(o, d);
 }
 
 /* A value fit for a header or DSN field: no C0 control byte but HTAB, and no DEL. */

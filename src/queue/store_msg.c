@@ -17,65 +17,14 @@
 
 #include "queue/store_priv.h"
 #include "util/bytes.h"
-
-/* ---- small I/O helpers: every call retried on EINTR and on short counts ---- */
-
-int store_write_all(int fd, const unsigned char *p, size_t n)
-{
-    while (n > 0) {
-        ssize_t w = write(fd, p, n);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
-int store_pwrite_all(int fd, const unsigned char *p, size_t n, off_t off)
-{
-    while (n > 0) {
-        ssize_t w = pwrite(fd, p, n, off);
-        if (w < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        p += w;
-        n -= (size_t)w;
-        off += w;
-    }
-    return 0;
-}
-
-/* A short read means the file is shorter than its own lengths say: corruption. */
-int store_pread_all(int fd, unsigned char *p, size_t n, off_t off)
-{
-    while (n > 0) {
-        ssize_t r = pread(fd, p, n, off);
-        if (r < 0) {
-            if (errno == EINTR)
-                continue;
-            return errno;
-        }
-        if (r == 0)
-            return EINVAL;
-        p += r;
-        n -= (size_t)r;
-        off += r;
-    }
-    return 0;
-}
+#include "util/fileio.h"
 
 /* ---- writing a message (loop thread) ---- */
 
 static int msg_flush(struct queue_msg *m)
 {
     if (m->error == 0 && m->buflen > 0)
-        m->error = store_write_all(m->fd, m->buf, m->buflen);
+        m->error = fileio_write_all(m->fd, m->buf, m->buflen);
     m->buflen = 0;
     return m->error;
 }
@@ -87,7 +36,7 @@ static int msg_put(struct queue_msg *m, const void *data, size_t len)
     if (len > STORE_BUF - m->buflen && msg_flush(m) != 0)
         return m->error;
     if (len >= STORE_BUF) {
-        m->error = store_write_all(m->fd, data, len);
+        m->error = fileio_write_all(m->fd, data, len);
         return m->error;
     }
     memcpy(m->buf + m->buflen, data, len);
@@ -196,7 +145,7 @@ static int msg_finish(struct queue_msg *m)
         return m->error;
     unsigned char len[STORE_BODY_LEN];
     bytes_put64(len, m->body_len);
-    m->error = store_pwrite_all(m->fd, len, sizeof len, m->body_len_off);
+    m->error = fileio_pwrite_all(m->fd, len, sizeof len, m->body_len_off);
     if (m->error != 0)
         return m->error;
     uLong crc =
@@ -248,7 +197,7 @@ static int file_check(int fd, struct queue_envelope *env, uint64_t *body_offset,
     unsigned char head[STORE_HEAD + STORE_ENV_LEN];
     if (size < fixed)
         return EINVAL;
-    int err = store_pread_all(fd, head, sizeof head, 0);
+    int err = fileio_pread_all(fd, head, sizeof head, 0);
     if (err != 0)
         return err;
     uint32_t elen = bytes_get32(head + STORE_HEAD);
@@ -261,9 +210,9 @@ static int file_check(int fd, struct queue_envelope *env, uint64_t *body_offset,
     if (rec == NULL)
         return ENOMEM;
     unsigned char end[STORE_END];
-    err = store_pread_all(fd, rec, (size_t)elen + STORE_BODY_LEN, sizeof head);
+    err = fileio_pread_all(fd, rec, (size_t)elen + STORE_BODY_LEN, sizeof head);
     if (err == 0)
-        err = store_pread_all(fd, end, sizeof end, (off_t)(size - STORE_END));
+        err = fileio_pread_all(fd, end, sizeof end, (off_t)(size - STORE_END));
     uint64_t blen = err == 0 ? bytes_get64(rec + elen) : 0;
     if (err == 0 && (blen != size - fixed - elen || memcmp(end, STORE_END_MAGIC, 4) != 0))
         err = EINVAL;
@@ -273,7 +222,7 @@ static int file_check(int fd, struct queue_envelope *env, uint64_t *body_offset,
     for (uint64_t off = boff; err == 0 && off < boff + blen;) {
         unsigned char chunk[8192];
         size_t n = boff + blen - off < sizeof chunk ? (size_t)(boff + blen - off) : sizeof chunk;
-        err = store_pread_all(fd, chunk, n, (off_t)off);
+        err = fileio_pread_all(fd, chunk, n, (off_t)off);
         crc = crc32_z(crc, chunk, n);
         off += n;
     }

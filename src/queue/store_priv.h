@@ -15,6 +15,7 @@
 #include <zlib.h>
 
 #include "queue/store.h"
+#include "util/fileio.h"
 
 #define STORE_MAGIC "SLUICEQF"
 #define STORE_VERSION 1u
@@ -129,11 +130,6 @@ struct queue_store {
 /* store.c: hand finished messages (m->error set) to the loop thread; any thread. */
 void store_post_done(struct queue_store *qs, struct queue_msg *list);
 
-/* store_msg.c: I/O retried on EINTR and short counts; 0 or an errno. A short read is
- * EINVAL: the file is shorter than its own lengths say. */
-int store_pwrite_all(int fd, const unsigned char *p, size_t n, off_t off);
-int store_pread_all(int fd, unsigned char *p, size_t n, off_t off);
-int store_write_all(int fd, const unsigned char *p, size_t n);
 
 /* store_sync.c: the sync thread's body (arg is the store), and the monotonic clock. */
 void *store_sync_main(void *arg);

@@ -106,7 +106,7 @@ static int store_wal_ready(struct queue_store *qs)
 static int store_wal_flush(struct queue_store *qs)
 {
     const struct store_seg *sg = &qs->segs[qs->nsegs - 1];
-    int err = store_pwrite_all(sg->fd, qs->rbuf, qs->rlen, qs->wal_off);
+    int err = fileio_pwrite_all(sg->fd, qs->rbuf, qs->rlen, qs->wal_off);
     if (err == 0) {
         qs->wal_off += (off_t)qs->rlen;
         qs->rlen = 0;
@@ -248,7 +248,7 @@ static int store_ack_rewrite(struct queue_store *qs, const struct store_ack *a)
 {
     int seg_fd = qs->segs[a->seg].fd;
     unsigned char head[QUEUE_WAL_HEAD];
-    int err = store_pread_all(seg_fd, head, sizeof head, a->off);
+    int err = fileio_pread_all(seg_fd, head, sizeof head, a->off);
     struct queue_wal_head h;
     if (err == 0 && (!queue_wal_head_decode(head, &h) || strcmp(h.id, a->id) != 0))
         err = EIO;

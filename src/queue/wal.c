@@ -59,7 +59,7 @@ bool queue_wal_head_decode(const unsigned char head[QUEUE_WAL_HEAD], struct queu
 static int wal_copy_payload(int seg_fd, off_t off, const struct queue_wal_head *h, int out_fd)
 {
     unsigned char head[QUEUE_WAL_HEAD];
-    int err = store_pread_all(seg_fd, head, sizeof head, off);
+    int err = fileio_pread_all(seg_fd, head, sizeof head, off);
     if (err != 0)
         return err;
     unsigned char *buf = malloc(WAL_CHUNK);
@@ -69,11 +69,11 @@ static int wal_copy_payload(int seg_fd, off_t off, const struct queue_wal_head *
     off_t pos = off + QUEUE_WAL_HEAD;
     for (uint64_t left = h->len; err == 0 && left > 0;) {
         size_t n = left < WAL_CHUNK ? (size_t)left : WAL_CHUNK;
-        err = store_pread_all(seg_fd, buf, n, pos);
+        err = fileio_pread_all(seg_fd, buf, n, pos);
         if (err == 0) {
             crc = crc32_z(crc, buf, n);
             if (out_fd >= 0)
-                err = store_write_all(out_fd, buf, n);
+                err = fileio_write_all(out_fd, buf, n);
         }
         pos += (off_t)n;
         left -= n;
@@ -121,7 +121,7 @@ static int wal_replay_segment(int seg_fd, int incoming_fd, int queue_fd,
             return 0;
         unsigned char head[QUEUE_WAL_HEAD];
         struct queue_wal_head h;
-        int err = left < QUEUE_WAL_HEAD ? EINVAL : store_pread_all(seg_fd, head, sizeof head, off);
+        int err = left < QUEUE_WAL_HEAD ? EINVAL : fileio_pread_all(seg_fd, head, sizeof head, off);
         if (err == 0 && (!queue_wal_head_decode(head, &h) || h.len > left - QUEUE_WAL_HEAD))
             err = EINVAL;
         bool present = false;

@@ -17,6 +17,7 @@
 #include <event2/bufferevent_ssl.h>
 
 #include "net/tls.h"
+#include "util/date.h"
 #include "util/log.h"
 
 static void session_store_write(struct session *s, const void *data, size_t len)
@@ -49,13 +50,10 @@ static const char *session_protocol(const struct session *s)
 static int session_write_received(struct session *s)
 {
     struct transaction *tx = s->tx;
-    char hdr[1200], date[64], tlsdesc[200] = "";
-    time_t now = time(NULL);
-    struct tm tm;
+    char hdr[1200], date[DATE_RFC5322_LEN], tlsdesc[200] = "";
     bool v6 = strchr(s->addr, ':') != NULL;
 
-    gmtime_r(&now, &tm);
-    strftime(date, sizeof date, "%a, %d %b %Y %H:%M:%S +0000", &tm);
+    date_rfc5322(date, (int64_t)time(NULL));
     if (s->tls) {
         char desc[160];
         tls_describe(bufferevent_openssl_get_ssl(s->bev), desc, sizeof desc);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "queue/envelope.h"
+#include "util/crc.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -29,17 +30,6 @@ static void fuzz_decode(const uint8_t *data, size_t size)
     queue_envelope_free(&env);
 }
 
-static uint32_t fuzz_crc32(const uint8_t *p, size_t n)
-{
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c & 1u) ? (c >> 1) ^ 0xEDB88320u : c >> 1;
-    }
-    return ~c;
-}
-
 /* Mutations almost never keep the checksum right, so the decoder's structure checks are
  * also fed the input with its total length and CRC rewritten to match. */
 static void fuzz_decode_fixed(const uint8_t *data, size_t size)
@@ -53,7 +43,7 @@ static void fuzz_decode_fixed(const uint8_t *data, size_t size)
     uint32_t v = (uint32_t)size;
     for (int k = 0; k < 4; k++)
         buf[8 + k] = (uint8_t)(v >> (24 - 8 * k));
-    v = fuzz_crc32(buf, size - 4);
+    v = crc_32(buf, size - 4);
     for (int k = 0; k < 4; k++)
         buf[size - 4 + (size_t)k] = (uint8_t)(v >> (24 - 8 * k));
     fuzz_decode(buf, size);

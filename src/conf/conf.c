@@ -28,7 +28,7 @@
 #include "conf/conf_value.h"
 
 #define CONF_ARGS_MAX 4   /* values kept per statement; no directive takes more than one */
-#define CONF_RULES_MAX 16 /* rows in one block's table */
+#define CONF_RULES_MAX 24 /* rows in one block's table */
 #define CONF_SCRATCH (CONF_ARGS_MAX + 1)
 
 #define CONF_COUNT_MAX 10000000 /* any count beyond this is a typo, not a setting */
@@ -59,6 +59,8 @@ enum conf_kind {
     CONF_KIND_BLOCK,     /* name { ... } handled by the sub-table */
     CONF_KIND_LISTEN,    /* listen NAME { ... }, repeatable */
     CONF_KIND_DOMAIN,    /* domain NAME [{ ... }], repeatable */
+    CONF_KIND_REMOTE,    /* remote DOMAIN { ... }, repeatable */
+    CONF_KIND_OUT_TLS,   /* enum conf_out_tls */
 };
 
 struct conf_context;
@@ -94,6 +96,11 @@ static const struct conf_word conf_words_tls[] = {
     {"starttls", CONF_TLS_STARTTLS},
     {"required", CONF_TLS_REQUIRED},
     {"implicit", CONF_TLS_IMPLICIT},
+};
+static const struct conf_word conf_words_out_tls[] = {
+    {"may", CONF_OUT_TLS_MAY},
+    {"verify", CONF_OUT_TLS_VERIFY},
+    {"none", CONF_OUT_TLS_NONE},
 };
 static const struct conf_word conf_words_auth[] = {
     {"none", CONF_AUTH_NONE},
@@ -161,8 +168,52 @@ static const struct conf_context conf_ctx_timeouts = {"timeouts", conf_rules_tim
                                                       CONF_NELEM(conf_rules_timeouts)};
 static const struct conf_context conf_ctx_listen = {"listen", conf_rules_listen,
                                                     CONF_NELEM(conf_rules_listen)};
-/* Later issues add delivery settings here; today the block must be empty. */
-static const struct conf_context conf_ctx_domain = {"domain", NULL, 0};
+static const struct conf_rule conf_rules_delivery[] = {
+    {"hold", CONF_KIND_BOOL, CONF_AT(delivery.hold), 0, 0, NULL},
+    {"maildir", CONF_KIND_STRING, CONF_AT(delivery.maildir), 0, 0, NULL},
+    {"retry-min", CONF_KIND_DURATION, CONF_AT(delivery.retry_min), CONF_MS_S, CONF_MS_D, NULL},
+    {"retry-max", CONF_KIND_DURATION, CONF_AT(delivery.retry_max), CONF_MS_S, CONF_MS_D, NULL},
+    {"lifetime", CONF_KIND_DURATION, CONF_AT(delivery.lifetime), CONF_MS_S, 30 * CONF_MS_D, NULL},
+    {"delay-warning", CONF_KIND_DURATION, CONF_AT(delivery.delay_warning), 0, 30 * CONF_MS_D,
+     NULL},
+    {"rescan", CONF_KIND_DURATION, CONF_AT(delivery.rescan), CONF_MS_S, CONF_MS_D, NULL},
+    {"concurrency", CONF_KIND_COUNT, CONF_AT(delivery.concurrency), 1, 10000, NULL},
+    {"destination-concurrency", CONF_KIND_COUNT, CONF_AT(delivery.destination_concurrency), 1,
+     10000, NULL},
+    {"local-concurrency", CONF_KIND_COUNT, CONF_AT(delivery.local_concurrency), 1, 256, NULL},
+    {"dns", CONF_KIND_STRING, CONF_AT(delivery.dns), 0, 0, NULL},
+    {"remote-port", CONF_KIND_COUNT, CONF_AT(delivery.remote_port), 1, 65535, NULL},
+    {"smarthost", CONF_KIND_ADDRESS, CONF_AT(delivery.smarthost), 0, 0, NULL},
+    {"smarthost-user", CONF_KIND_STRING, CONF_AT(delivery.smarthost_user), 0, 0, NULL},
+    {"smarthost-password", CONF_KIND_STRING, CONF_AT(delivery.smarthost_password), 0, 0, NULL},
+    {"tls", CONF_KIND_OUT_TLS, CONF_AT(delivery.tls), 0, 0, NULL},
+    {"tls-ca", CONF_KIND_STRING, CONF_AT(delivery.tls_ca), 0, 0, NULL},
+};
+
+/* The timeouts of the SMTP client have their own block, like the server's. */
+static const struct conf_rule conf_rules_delivery_timeouts[] = {
+    {"connect", CONF_KIND_DURATION, CONF_AT(delivery.connect_timeout), 100, CONF_MS_H, NULL},
+    {"command", CONF_KIND_DURATION, CONF_AT(delivery.command_timeout), 100, CONF_MS_H, NULL},
+    {"data", CONF_KIND_DURATION, CONF_AT(delivery.data_timeout), 100, CONF_MS_H, NULL},
+};
+
+static const struct conf_rule conf_rules_domain[] = {
+    {"maildir", CONF_KIND_STRING, offsetof(struct conf_domain_delivery, maildir), 0, 0, NULL},
+    {"lmtp", CONF_KIND_STRING, offsetof(struct conf_domain_delivery, lmtp), 0, 0, NULL},
+};
+
+static const struct conf_rule conf_rules_remote[] = {
+    {"tls", CONF_KIND_OUT_TLS, offsetof(struct conf_remote, tls), 0, 0, NULL},
+};
+
+static const struct conf_context conf_ctx_delivery = {"delivery", conf_rules_delivery,
+                                                      CONF_NELEM(conf_rules_delivery)};
+static const struct conf_context conf_ctx_delivery_timeouts = {
+    "delivery-timeouts", conf_rules_delivery_timeouts, CONF_NELEM(conf_rules_delivery_timeouts)};
+static const struct conf_context conf_ctx_domain = {"domain", conf_rules_domain,
+                                                    CONF_NELEM(conf_rules_domain)};
+static const struct conf_context conf_ctx_remote = {"remote", conf_rules_remote,
+                                                    CONF_NELEM(conf_rules_remote)};
 
 static const struct conf_rule conf_rules_top[] = {
     {"hostname", CONF_KIND_HOST, CONF_AT(hostname), 0, 0, NULL},
@@ -176,6 +227,9 @@ static const struct conf_rule conf_rules_top[] = {
     {"timeouts", CONF_KIND_BLOCK, 0, 0, 0, &conf_ctx_timeouts},
     {"listen", CONF_KIND_LISTEN, 0, 0, 0, NULL},
     {"domain", CONF_KIND_DOMAIN, 0, 0, 0, NULL},
+    {"delivery", CONF_KIND_BLOCK, 0, 0, 0, &conf_ctx_delivery},
+    {"delivery-timeouts", CONF_KIND_BLOCK, 0, 0, 0, &conf_ctx_delivery_timeouts},
+    {"remote", CONF_KIND_REMOTE, 0, 0, 0, NULL},
 };
 
 static const struct conf_context conf_ctx_top = {NULL, conf_rules_top, CONF_NELEM(conf_rules_top)};
@@ -183,6 +237,7 @@ static const struct conf_context conf_ctx_top = {NULL, conf_rules_top, CONF_NELE
 _Static_assert(CONF_NELEM(conf_rules_top) <= CONF_RULES_MAX, "seen[] too small");
 _Static_assert(CONF_NELEM(conf_rules_limits) <= CONF_RULES_MAX, "seen[] too small");
 _Static_assert(CONF_NELEM(conf_rules_timeouts) <= CONF_RULES_MAX, "seen[] too small");
+_Static_assert(CONF_NELEM(conf_rules_delivery) <= CONF_RULES_MAX, "seen[] too small");
 
 struct conf_parser {
     const unsigned char *text;
@@ -637,6 +692,13 @@ static void conf_apply_value(struct conf_parser *ps, const struct conf_rule *r, 
             memcpy(field, &m, sizeof m);
         }
         return;
+    case CONF_KIND_OUT_TLS:
+        if (conf_lookup_word(ps, r, v, line, conf_words_out_tls, CONF_NELEM(conf_words_out_tls),
+                             &w)) {
+            enum conf_out_tls m = (enum conf_out_tls)w;
+            memcpy(field, &m, sizeof m);
+        }
+        return;
     case CONF_KIND_AUTH_MODE:
         if (conf_lookup_word(ps, r, v, line, conf_words_auth, CONF_NELEM(conf_words_auth), &w)) {
             enum conf_auth_mode m = (enum conf_auth_mode)w;
@@ -731,6 +793,8 @@ static void conf_apply_listen(struct conf_parser *ps, const struct conf_stmt *st
     }
 }
 
+static bool conf_lmtp_valid(const char *v);
+
 static void conf_apply_domain(struct conf_parser *ps, const struct conf_stmt *st, unsigned depth)
 {
     struct config *c = ps->c;
@@ -759,25 +823,97 @@ static void conf_apply_domain(struct conf_parser *ps, const struct conf_stmt *st
     if (ok && c->ndomains == ps->domains_cap) {
         size_t cap = ps->domains_cap ? ps->domains_cap * 2 : 8;
         char **d = realloc(c->domains, cap * sizeof *d);
-        if (d == NULL) {
+        if (d != NULL)
+            c->domains = d;
+        struct conf_domain_delivery *dd =
+            d != NULL ? realloc(c->domain_delivery, cap * sizeof *dd) : NULL;
+        if (dd == NULL) {
             conf_error_nomem(ps);
             ok = false;
         } else {
-            c->domains = d;
+            c->domain_delivery = dd;
             ps->domains_cap = cap;
         }
     }
     if (ok) {
         char *d = conf_strdup(ps, name);
-        if (d != NULL)
+        ok = d != NULL;
+        if (ok) {
+            c->domain_delivery[c->ndomains] = (struct conf_domain_delivery){0};
             c->domains[c->ndomains++] = d;
+        }
     }
     if (st->block) {
-        if (ok)
-            conf_parse_block(ps, &conf_ctx_domain, NULL, depth + 1, st->line, seen);
-        else
+        if (ok) {
+            struct conf_domain_delivery *dd = &c->domain_delivery[c->ndomains - 1];
+            conf_parse_block(ps, &conf_ctx_domain, dd, depth + 1, st->line, seen);
+            if (dd->maildir != NULL && dd->lmtp != NULL)
+                conf_error(ps, st->line, "domain '%s' has both maildir and lmtp", SHOW(name));
+            if (dd->lmtp != NULL && !conf_lmtp_valid(dd->lmtp))
+                conf_error(ps, seen[conf_rule_index(&conf_ctx_domain, "lmtp")],
+                           "'lmtp' must be HOST:PORT or unix:/absolute/path, not '%s'",
+                           SHOW(dd->lmtp));
+        } else {
             conf_skip_block(ps, st->line, depth + 1);
+        }
     }
+}
+
+static bool conf_lmtp_valid(const char *v)
+{
+    if (strncmp(v, "unix:/", 6) == 0)
+        return strlen(v) - 5 < 108; /* sun_path */
+    return conf_address_valid(v);
+}
+
+static void conf_apply_remote(struct conf_parser *ps, const struct conf_stmt *st, unsigned depth)
+{
+    struct config *c = ps->c;
+    char *name = ps->tok[1];
+    unsigned seen[CONF_RULES_MAX];
+    bool ok = false;
+
+    if (st->nargs != 1 || !st->block) {
+        conf_error(ps, st->line, "'remote' takes a domain and a block: remote DOMAIN { tls verify }");
+    } else if (!conf_host_valid(name)) {
+        conf_error(ps, st->line, "'remote' is not a valid domain name: '%s'", SHOW(name));
+    } else if (c->nremotes == CONF_REMOTES_MAX) {
+        conf_error(ps, st->line, "more than %d remote blocks", CONF_REMOTES_MAX);
+    } else {
+        ok = true;
+        for (char *p = name; *p != '\0'; p++)
+            if (*p >= 'A' && *p <= 'Z')
+                *p = (char)(*p - 'A' + 'a');
+        for (size_t i = 0; i < c->nremotes && ok; i++) {
+            if (strcmp(c->remotes[i].domain, name) == 0) {
+                conf_error(ps, st->line, "remote '%s' defined twice", SHOW(name));
+                ok = false;
+            }
+        }
+    }
+    if (ok && c->remotes == NULL) {
+        c->remotes = calloc(CONF_REMOTES_MAX, sizeof *c->remotes);
+        if (c->remotes == NULL) {
+            conf_error_nomem(ps);
+            ok = false;
+        }
+    }
+    struct conf_remote *r = ok ? &c->remotes[c->nremotes] : NULL;
+    if (r != NULL) {
+        *r = (struct conf_remote){.domain = conf_strdup(ps, name)};
+        if (r->domain == NULL)
+            r = NULL;
+        else
+            c->nremotes++;
+    }
+    if (!st->block)
+        return;
+    if (r == NULL) {
+        conf_skip_block(ps, st->line, depth + 1);
+        return;
+    }
+    conf_parse_block(ps, &conf_ctx_remote, r, depth + 1, st->line, seen);
+    r->tls_set = seen[conf_rule_index(&conf_ctx_remote, "tls")] != 0;
 }
 
 static void conf_apply(struct conf_parser *ps, const struct conf_context *ctx, void *base,
@@ -803,6 +939,10 @@ static void conf_apply(struct conf_parser *ps, const struct conf_context *ctx, v
     }
     if (r->kind == CONF_KIND_DOMAIN) {
         conf_apply_domain(ps, st, depth);
+        return;
+    }
+    if (r->kind == CONF_KIND_REMOTE) {
+        conf_apply_remote(ps, st, depth);
         return;
     }
     if (seen[idx] != 0) {
@@ -923,6 +1063,21 @@ static struct config *conf_new(void)
         .tls_handshake = 30 * CONF_MS_S,
         .write = 2 * CONF_MS_M,
     };
+    c->delivery = (struct conf_delivery){
+        .retry_min = 5 * CONF_MS_M,
+        .retry_max = CONF_MS_H,
+        .lifetime = 5 * CONF_MS_D,
+        .delay_warning = 4 * CONF_MS_H,
+        .rescan = CONF_MS_M,
+        .concurrency = 100,
+        .destination_concurrency = 20,
+        .local_concurrency = 4,
+        .remote_port = 25,
+        .tls = CONF_OUT_TLS_MAY,
+        .connect_timeout = 30 * CONF_MS_S,
+        .command_timeout = 5 * CONF_MS_M,
+        .data_timeout = 10 * CONF_MS_M,
+    };
     return c;
 }
 
@@ -984,8 +1139,21 @@ void conf_free(struct config *c)
         free(c->listeners[i].address);
     }
     free(c->listeners);
-    for (size_t i = 0; i < c->ndomains; i++)
+    for (size_t i = 0; i < c->ndomains; i++) {
         free(c->domains[i]);
+        free(c->domain_delivery[i].maildir);
+        free(c->domain_delivery[i].lmtp);
+    }
     free(c->domains);
+    free(c->domain_delivery);
+    for (size_t i = 0; i < c->nremotes; i++)
+        free(c->remotes[i].domain);
+    free(c->remotes);
+    free(c->delivery.maildir);
+    free(c->delivery.dns);
+    free(c->delivery.smarthost);
+    free(c->delivery.smarthost_user);
+    free(c->delivery.smarthost_password);
+    free(c->delivery.tls_ca);
     free(c);
 }

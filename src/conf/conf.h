@@ -59,6 +59,50 @@ struct conf_timeouts {              /* all in milliseconds */
     unsigned write;                 /* a client that does not read our replies (H5); default 2m */
 };
 
+/* How the SMTP client uses TLS toward a destination (RFC 7435 opportunistic by default). */
+enum conf_out_tls {
+    CONF_OUT_TLS_MAY,    /* STARTTLS when offered, certificate not checked; the default */
+    CONF_OUT_TLS_VERIFY, /* STARTTLS required and the certificate verified for the host name */
+    CONF_OUT_TLS_NONE,   /* never STARTTLS */
+};
+
+/* Per local domain: where its mailboxes are. */
+struct conf_domain_delivery {
+    char *maildir;  /* path template (%d domain, %u local part, %% a '%'); NULL = delivery's */
+    char *lmtp;     /* "HOST:PORT" or "unix:/path": hand this domain to an LMTP server instead */
+};
+
+/* Per remote domain: how to reach it. */
+struct conf_remote {
+    char *domain;           /* lower case */
+    enum conf_out_tls tls;  /* default: delivery.tls */
+    bool tls_set;
+};
+
+struct conf_delivery {
+    bool hold;                      /* keep every message queued, deliver nothing (tests,
+                                       receive-only benchmarks, maintenance); default no */
+    char *maildir;                  /* default path template; default /var/mail/%d/%u */
+    unsigned retry_min;             /* ms before the first retry; default 5m */
+    unsigned retry_max;             /* the backoff doubles up to this; default 1h */
+    unsigned lifetime;              /* ms in the queue before a bounce; default 5d */
+    unsigned delay_warning;         /* ms before a delay DSN where NOTIFY allows; 0 never; 4h */
+    unsigned rescan;                /* ms between safety rescans of queue/; default 1m */
+    unsigned concurrency;           /* deliveries in flight at once; default 100 */
+    unsigned destination_concurrency; /* per destination (domain or relay); default 20 */
+    unsigned local_concurrency;     /* Maildir deliveries in parallel (threads); default 4 */
+    char *dns;                      /* one DNS server "ADDR" or "ADDR@PORT"; NULL resolv.conf */
+    unsigned remote_port;           /* port of remote MX hosts; default 25 */
+    char *smarthost;                /* "HOST:PORT" or "[ADDR]:PORT": all remote mail goes there */
+    char *smarthost_user;           /* AUTH PLAIN over TLS to the smarthost when set */
+    char *smarthost_password;
+    enum conf_out_tls tls;          /* default may */
+    char *tls_ca;                   /* CA file for verification; NULL = system default */
+    unsigned connect_timeout;       /* ms; default 30s */
+    unsigned command_timeout;       /* ms per command reply (RFC 5321 §4.5.3.2); default 5m */
+    unsigned data_timeout;          /* ms for the reply after the data (§4.5.3.2.6); 10m */
+};
+
 struct config {
     char *hostname;                 /* our name in the greeting and Received; default: gethostname */
     char *spool;                    /* queue directory; default /var/spool/sluice */
@@ -73,7 +117,11 @@ struct config {
     struct conf_listener *listeners;
     size_t nlisteners;
     char **domains;                 /* local domains, lower case */
+    struct conf_domain_delivery *domain_delivery; /* ndomains entries, same order */
     size_t ndomains;
+    struct conf_remote *remotes;    /* remote DOMAIN { ... } blocks */
+    size_t nremotes;
+    struct conf_delivery delivery;
     struct conf_limits limits;
     struct conf_timeouts timeouts;
 };
@@ -86,6 +134,7 @@ struct config {
 #define CONF_DEPTH_MAX 4             /* nested { } blocks */
 #define CONF_LISTENERS_MAX 64
 #define CONF_DOMAINS_MAX 10000
+#define CONF_REMOTES_MAX 1000
 
 struct conf_errors {
     size_t n;                       /* errors stored (at most CONF_ERRORS_MAX; when full, the

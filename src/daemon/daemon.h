@@ -18,4 +18,7 @@ void daemon_worker_signals(sigset_t *set);
 /* Worker: serve SMTP on the inherited listening sockets (fds[i] for cfg->listeners[i]). */
 int worker_main(const struct config *cfg, const int *fds, unsigned index);
 
+/* Queue manager: deliver what is in the spool's queue/ until SIGTERM. */
+int qmgr_main(const struct config *cfg);
+
 #endif

@@ -3,7 +3,8 @@
  * forks one worker per core and restarts any that dies, after putting the messages the dead
  * worker acknowledged in queue/. SIGHUP re-reads the configuration and replaces the workers
  * by new ones while the old ones serve their live sessions to the end; SIGTERM or SIGINT
- * drains every worker and exits 0. Calls conf, queue/store, net, daemon/worker. */
+ * drains every worker and exits 0. It also runs the one queue manager (daemon/qmgr), restarted
+ * after a crash and replaced on reload. Calls conf, queue/store, net, daemon/worker, qmgr. */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -48,6 +49,8 @@ struct master {
     struct master_worker workers[MASTER_MAX_WORKERS];
     struct event *restart;
     bool stopping;
+    pid_t qmgr;                /* the queue manager; 0 = none running */
+    struct event *qmgr_restart;
 };
 
 static unsigned master_worker_count(const struct config *cfg)
@@ -133,6 +136,47 @@ static int master_check_directory(const struct config *cfg)
     return 0;
 }
 
+enum master_child { MASTER_CHILD_WORKER, MASTER_CHILD_QMGR };
+
+/* Fork a worker or the queue manager; the child never returns. A stop or retire signal
+ * that lands between fork() and the child's own handlers would hit the master's handlers
+ * in the child and be lost: they stay held until the child has its handlers (worker_main
+ * and qmgr_main unblock them). */
+static pid_t master_fork(struct master *m, enum master_child kind, unsigned index)
+{
+    sigset_t hold, old;
+    daemon_worker_signals(&hold);
+    sigprocmask(SIG_BLOCK, &hold, &old);
+    pid_t pid = fork();
+    if (pid < 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        log_event("fork_error", "what=%s error=%s", kind == MASTER_CHILD_QMGR ? "qmgr" : "worker",
+                  strerror(errno));
+        return -1;
+    }
+    if (pid > 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        return pid;
+    }
+    int *wfds = calloc(m->nsocks ? m->nsocks : 1, sizeof *wfds);
+    if (wfds == NULL)
+        _exit(1);
+    for (size_t i = 0; i < m->nsocks; i++) {
+        wfds[i] = m->socks[i].fd;
+        if (kind == MASTER_CHILD_QMGR)
+            close(wfds[i]); /* the queue manager serves no SMTP */
+    }
+    /* The master's loop and signal handlers belong to the master: reinit gives the child
+     * its own kernel objects so that freeing them cannot touch the master's. */
+    event_reinit(m->base);
+    event_base_free(m->base);
+    if (kind == MASTER_CHILD_QMGR) {
+        free(wfds);
+        _exit(qmgr_main(m->cfg));
+    }
+    _exit(worker_main(m->cfg, wfds, index));
+}
+
 static void master_spawn(struct master *m, unsigned index)
 {
     size_t slot = 0;
@@ -140,33 +184,31 @@ static void master_spawn(struct master *m, unsigned index)
         slot++;
     if (slot == MASTER_MAX_WORKERS)
         return;
-    /* A stop or retire signal that lands between fork() and the worker's own handlers would
-     * hit the master's handlers in the child and be lost: hold them until the worker has its
-     * handlers (worker_main unblocks them). */
-    sigset_t hold, old;
-    daemon_worker_signals(&hold);
-    sigprocmask(SIG_BLOCK, &hold, &old);
-    pid_t pid = fork();
-    if (pid < 0) {
-        sigprocmask(SIG_SETMASK, &old, NULL);
-        log_event("fork_error", "error=%s", strerror(errno));
+    pid_t pid = master_fork(m, MASTER_CHILD_WORKER, index);
+    if (pid < 0)
         return;
-    }
-    if (pid == 0) {
-        int *wfds = calloc(m->nsocks, sizeof *wfds);
-        if (wfds == NULL)
-            _exit(1);
-        for (size_t i = 0; i < m->nsocks; i++)
-            wfds[i] = m->socks[i].fd;
-        /* The master's loop and signal handlers belong to the master: reinit gives the child
-         * its own kernel objects so that freeing them cannot touch the master's. */
-        event_reinit(m->base);
-        event_base_free(m->base);
-        _exit(worker_main(m->cfg, wfds, index));
-    }
-    sigprocmask(SIG_SETMASK, &old, NULL);
     m->workers[slot] = (struct master_worker){pid, index, m->generation, time(NULL)};
     log_event("worker_spawn", "index=%u pid=%d generation=%u", index, (int)pid, m->generation);
+}
+
+/* One queue manager at a time, ever: two would deliver the same messages. A new one
+ * (after a crash, or a reload) starts only once the old one is reaped. */
+static void master_spawn_qmgr(struct master *m)
+{
+    if (m->qmgr != 0 || m->stopping)
+        return;
+    pid_t pid = master_fork(m, MASTER_CHILD_QMGR, 0);
+    if (pid < 0)
+        return;
+    m->qmgr = pid;
+    log_event("qmgr_spawn", "pid=%d generation=%u", (int)pid, m->generation);
+}
+
+static void master_qmgr_restart_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    master_spawn_qmgr(arg);
 }
 
 static void master_spawn_all(struct master *m)
@@ -230,6 +272,18 @@ static void master_child_cb(evutil_socket_t sig, short what, void *arg)
     (void)what;
 
     while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+        if (pid == m->qmgr) {
+            bool crashed = !(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+            log_event(crashed ? "qmgr_crash" : "qmgr_done", "pid=%d %s=%d", (int)pid,
+                      WIFSIGNALED(status) ? "signal" : "status",
+                      WIFSIGNALED(status) ? WTERMSIG(status) : WEXITSTATUS(status));
+            m->qmgr = 0;
+            if (!m->stopping) {
+                struct timeval tv = {crashed ? MASTER_RESTART_DELAY_MS / 1000 : 0, 0};
+                evtimer_add(m->qmgr_restart, &tv);
+            }
+            continue;
+        }
         for (size_t i = 0; i < MASTER_MAX_WORKERS; i++) {
             struct master_worker *w = &m->workers[i];
             if (w->pid != pid)
@@ -252,7 +306,7 @@ static void master_child_cb(evutil_socket_t sig, short what, void *arg)
         struct timeval tv = {MASTER_RESTART_DELAY_MS / 1000, (MASTER_RESTART_DELAY_MS % 1000) * 1000};
         evtimer_add(m->restart, &tv);
     }
-    if (m->stopping && master_live(m) == 0)
+    if (m->stopping && master_live(m) == 0 && m->qmgr == 0)
         event_base_loopexit(m->base, NULL);
 }
 
@@ -272,7 +326,9 @@ static void master_stop_cb(evutil_socket_t sig, short what, void *arg)
     m->stopping = true;
     log_event("stopping", "signal=%d workers=%zu", (int)sig, master_live(m));
     master_signal_workers(m, SIGTERM, false);
-    if (master_live(m) == 0)
+    if (m->qmgr != 0)
+        kill(m->qmgr, SIGTERM);
+    if (master_live(m) == 0 && m->qmgr == 0)
         event_base_loopexit(m->base, NULL);
 }
 
@@ -304,8 +360,12 @@ static void master_reload_cb(evutil_socket_t sig, short what, void *arg)
     m->generation++;
     log_event("reload", "generation=%u", m->generation);
     master_spawn_all(m);
-    /* Old workers stop accepting and leave when their last session ends (SIGUSR1). */
+    /* Old workers stop accepting and leave when their last session ends (SIGUSR1). The
+     * queue manager stops and its successor, with the new configuration, starts when it
+     * is reaped. */
     master_signal_workers(m, SIGUSR1, true);
+    if (m->qmgr != 0)
+        kill(m->qmgr, SIGTERM);
 }
 
 static int master_drop_privileges(const char *user)
@@ -345,6 +405,7 @@ int master_run(struct config *cfg, const char *conf_path)
     }
     m.base = event_base_new();
     m.restart = evtimer_new(m.base, master_restart_cb, &m);
+    m.qmgr_restart = evtimer_new(m.base, master_qmgr_restart_cb, &m);
     struct event *chld = evsignal_new(m.base, SIGCHLD, master_child_cb, &m);
     struct event *term = evsignal_new(m.base, SIGTERM, master_stop_cb, &m);
     struct event *intr = evsignal_new(m.base, SIGINT, master_stop_cb, &m);
@@ -355,6 +416,7 @@ int master_run(struct config *cfg, const char *conf_path)
     event_add(hup, NULL);
     log_event("start", "hostname=%s spool=%s config=%s", cfg->hostname, cfg->spool,
               conf_path != NULL ? conf_path : "embedded");
+    master_spawn_qmgr(&m);
     master_spawn_all(&m);
     event_base_dispatch(m.base);
     log_event("stop", "generation=%u", m.generation);
@@ -363,6 +425,7 @@ int master_run(struct config *cfg, const char *conf_path)
     event_free(intr);
     event_free(hup);
     event_free(m.restart);
+    event_free(m.qmgr_restart);
     event_base_free(m.base);
     for (size_t i = 0; i < m.nsocks; i++) {
         close(m.socks[i].fd);

@@ -5,6 +5,8 @@
 #ifndef SLUICE_DELIVER_AGENT_H
 #define SLUICE_DELIVER_AGENT_H
 
+#include <stdbool.h>
+
 #include "queue/envelope.h"
 
 /* How a delivery ended: delivered, try again later, or never (bounce). */
@@ -16,6 +18,8 @@ struct deliver_result {
     enum deliver_status status;
     char enhanced[8];
     char text[256];
+    bool remote_reply; /* text is the peer's own reply ("550 5.1.1 ..."), printable ASCII only:
+                          the DSN shows it as Diagnostic-Code "smtp; <text>" (RFC 3464 §2.3.6) */
 };
 
 /* One recipient of one message to deliver; every pointer is the caller's and must stay

@@ -17,6 +17,8 @@
 struct dir_entry {
     char *address;           /* lower case, NUL-terminated */
     enum dir_result kind;    /* DIR_MAILBOX or DIR_ALIAS */
+    char **targets;          /* DIR_ALIAS: lower case addresses */
+    size_t ntargets;
 };
 
 struct dir {
@@ -67,21 +69,70 @@ static int dir_grow(struct dir *d)
     return 0;
 }
 
-static int dir_add(struct dir *d, const char *addr, size_t len, enum dir_result kind)
+static struct dir_entry *dir_add(struct dir *d, const char *addr, size_t len,
+                                 enum dir_result kind)
 {
+    static struct dir_entry dir_ignored;
     if ((d->n + 1) * 2 > d->cap && dir_grow(d) != 0)
-        return -1;
+        return NULL;
     struct dir_entry *e = dir_find(d, addr, len);
     if (e->address != NULL)
-        return 0; /* a mailbox and an alias of the same name: the first line wins */
+        return &dir_ignored; /* a mailbox and an alias of the same name: the first line wins */
     e->address = malloc(len + 1);
     if (e->address == NULL)
-        return -1;
+        return NULL;
     for (size_t i = 0; i < len; i++)
         e->address[i] = (char)tolower((unsigned char)addr[i]);
     e->address[len] = '\0';
     e->kind = kind;
     d->n++;
+    return e;
+}
+
+static int dir_valid_address(const char *s, size_t len);
+
+/* "a@x, b@y" after an alias's colon: each target checked and added, lower-cased. */
+static int dir_parse_targets(struct dir_entry *e, const char *p, const char *stop, char *err,
+                             size_t errlen, const char *path, unsigned lineno)
+{
+    while (p < stop) {
+        while (p < stop && (isspace((unsigned char)*p) || *p == ','))
+            p++;
+        const char *t = p;
+        while (p < stop && !isspace((unsigned char)*p) && *p != ',')
+            p++;
+        if (p == t)
+            break;
+        size_t tlen = (size_t)(p - t);
+        if (!dir_valid_address(t, tlen)) {
+            snprintf(err, errlen, "%s:%u: bad target address", path, lineno);
+            return -1;
+        }
+        if (e->address == NULL) /* a duplicate key: the first line's targets stand */
+            continue;
+        if (e->ntargets == DIR_ALIAS_TARGETS_MAX) {
+            snprintf(err, errlen, "%s:%u: more than %d targets", path, lineno,
+                     DIR_ALIAS_TARGETS_MAX);
+            return -1;
+        }
+        char **nt = realloc(e->targets, (e->ntargets + 1) * sizeof *nt);
+        char *a = malloc(tlen + 1);
+        if (nt != NULL)
+            e->targets = nt;
+        if (nt == NULL || a == NULL) {
+            free(a);
+            snprintf(err, errlen, "%s: out of memory", path);
+            return -1;
+        }
+        for (size_t i = 0; i < tlen; i++)
+            a[i] = (char)tolower((unsigned char)t[i]);
+        a[tlen] = '\0';
+        e->targets[e->ntargets++] = a;
+    }
+    if (e->address != NULL && e->ntargets == 0) {
+        snprintf(err, errlen, "%s:%u: alias without targets", path, lineno);
+        return -1;
+    }
     return 0;
 }
 
@@ -139,8 +190,8 @@ static int dir_valid_address(const char *s, size_t len)
     return 1;
 }
 
-/* Parses one file; in an aliases file the name before ':' is the key and the targets are
- * checked for syntax (issue #4 expands them). */
+/* Parses one file; in an aliases file the name before ':' is the key and the targets
+ * follow, separated by commas or spaces. */
 static int dir_load(struct dir *d, const char *path, int aliases, char *err, size_t errlen)
 {
     size_t len;
@@ -172,12 +223,22 @@ static int dir_load(struct dir *d, const char *path, int aliases, char *err, siz
                     break;
                 }
             }
+            struct dir_entry *e = NULL;
             if (!dir_valid_address(line, klen)) {
                 snprintf(err, errlen, "%s:%u: bad address", path, lineno);
                 rc = -1;
-            } else if (dir_add(d, line, klen, aliases ? DIR_ALIAS : DIR_MAILBOX) != 0) {
+            } else if ((e = dir_add(d, line, klen, aliases ? DIR_ALIAS : DIR_MAILBOX)) == NULL) {
                 snprintf(err, errlen, "%s: out of memory", path);
                 rc = -1;
+            } else if (aliases) {
+                char *colon = memchr(key_end, ':', (size_t)(stop - key_end));
+                struct dir_entry fresh = {0};
+                /* Only a new entry (never the shared placeholder) takes targets. */
+                struct dir_entry *into = e->address != NULL && e->ntargets == 0 &&
+                                                 e->kind == DIR_ALIAS
+                                             ? e
+                                             : &fresh;
+                rc = dir_parse_targets(into, colon + 1, stop, err, errlen, path, lineno);
             }
         }
         line = nl != NULL ? nl + 1 : text + len;
@@ -207,12 +268,25 @@ void dir_lookup(struct dir *d, const char *address, dir_lookup_cb cb, void *arg)
     cb(e != NULL && e->address != NULL ? e->kind : DIR_NOT_FOUND, arg);
 }
 
+void dir_expand(struct dir *d, const char *address, dir_expand_cb cb, void *arg)
+{
+    struct dir_entry *e = d != NULL ? dir_find(d, address, strlen(address)) : NULL;
+    if (e == NULL || e->address == NULL)
+        cb(DIR_NOT_FOUND, NULL, 0, arg);
+    else
+        cb(e->kind, (const char *const *)e->targets, e->kind == DIR_ALIAS ? e->ntargets : 0, arg);
+}
+
 void dir_close(struct dir *d)
 {
     if (d == NULL)
         return;
-    for (size_t i = 0; i < d->cap; i++)
+    for (size_t i = 0; i < d->cap; i++) {
+        for (size_t j = 0; j < d->slots[i].ntargets; j++)
+            free(d->slots[i].targets[j]);
+        free(d->slots[i].targets);
         free(d->slots[i].address);
+    }
     free(d->slots);
     free(d);
 }

@@ -27,6 +27,16 @@ struct dir *dir_open_files(const char *mailboxes, const char *aliases, char *err
 /* Look up a full address ("local@domain"), compared case-insensitively. */
 void dir_lookup(struct dir *d, const char *address, dir_lookup_cb cb, void *arg);
 
+/* Look up an address and, for an alias, its targets (full addresses, lower case; valid
+ * during the callback only). For a mailbox, NOT_FOUND or TEMPFAIL, n is 0. One level:
+ * the caller expands targets that are aliases again (with its own depth limit and loop
+ * check). */
+typedef void (*dir_expand_cb)(enum dir_result result, const char *const *targets, size_t n,
+                              void *arg);
+void dir_expand(struct dir *d, const char *address, dir_expand_cb cb, void *arg);
+
+#define DIR_ALIAS_TARGETS_MAX 1000 /* per alias line */
+
 void dir_close(struct dir *d);
 
 #endif

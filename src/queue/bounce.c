@@ -114,6 +114,9 @@ static bool bounce_input_ok(const struct bounce_input *in)
         return false;
     if (!bounce_value_ok(in->queue_id, false) || !bounce_value_ok(in->reporting_mta, false))
         return false;
+    for (const char *t = in->tag; t != NULL && *t != '\0'; t++)
+        if (!((*t >= '0' && *t <= '9') || (*t >= 'A' && *t <= 'Z')))
+            return false;
     if (in->now < 0 || in->now > BOUNCE_TIME_MAX || env->arrival < 0 ||
         env->arrival > BOUNCE_TIME_MAX)
         return false;
@@ -158,7 +161,12 @@ static void bounce_put_headers(struct bounce_out *o, const struct bounce_input *
     bounce_puts(o, "\r\nMessage-ID: <");
     bounce_puts(o, in->queue_id);
     /* A delay warning and the later failure report on the same message need distinct ids. */
-    bounce_puts(o, in->delay ? ".delay@" : ".bounce@");
+    bounce_puts(o, in->delay ? ".delay" : ".bounce");
+    if (in->tag != NULL) {
+        bounce_puts(o, ".");
+        bounce_puts(o, in->tag);
+    }
+    bounce_puts(o, "@");
     bounce_puts(o, in->reporting_mta);
     bounce_puts(o, ">\r\n");
     /* RFC 3834 §5: marks the DSN as automatic so that responders do not answer it. */

@@ -29,6 +29,8 @@ struct bounce_input {
     int64_t now;                 /* seconds since the epoch: Date and Last-Attempt-Date */
     const char *boundary;        /* caller-chosen, 1-70 RFC 2046 bchars, absent from original */
     bool delay;                  /* a delay warning (Action: delayed) rather than a failure */
+    const char *tag;             /* NULL, or [0-9A-Z]+ that tells apart several DSNs about
+                                    one message: the Message-ID is <queue_id.bounce.tag@mta> */
     const struct bounce_rcpt *rcpts;
     size_t nrcpts;
     const unsigned char *original; /* what RET asks for: the message or its header section */

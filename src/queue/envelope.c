@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/crc.h"
+
 #define ENV_MAGIC "SENV"
 #define ENV_VERSION 1u
 #define ENV_HEAD 12 /* magic, version, total length */
@@ -21,18 +23,6 @@
 #define ENV_NOTIFY_ALL                                                                             \
     (PROTO_NOTIFY_NEVER | PROTO_NOTIFY_SUCCESS | PROTO_NOTIFY_FAILURE | PROTO_NOTIFY_DELAY)
 
-/* CRC-32 as zlib computes it (reflected polynomial 0xEDB88320), so that the record and
- * the file's end record use one checksum; bitwise because this module holds no tables. */
-static uint32_t env_crc32(const unsigned char *p, size_t n)
-{
-    uint32_t c = 0xFFFFFFFFu;
-    for (size_t i = 0; i < n; i++) {
-        c ^= p[i];
-        for (int k = 0; k < 8; k++)
-            c = (c >> 1) ^ (0xEDB88320u & (0u - (c & 1u)));
-    }
-    return c ^ 0xFFFFFFFFu;
-}
 
 /* ---- encoding ---- */
 
@@ -151,7 +141,7 @@ enum queue_envelope_status queue_envelope_encode(const struct queue_envelope *en
     w.pos = 8;
     env_put_u32(&w, (uint32_t)total);
     w.pos = total - ENV_CRC;
-    env_put_u32(&w, env_crc32(out, total - ENV_CRC));
+    env_put_u32(&w, crc_32(out, total - ENV_CRC));
     return QUEUE_ENVELOPE_OK;
 }
 
@@ -277,7 +267,7 @@ enum queue_envelope_status queue_envelope_decode(const unsigned char *in, size_t
     uint32_t version, total, sum;
     if (memcmp(in, ENV_MAGIC, 4) != 0 || !env_get_u32(&r, &version) || version != ENV_VERSION ||
         !env_get_u32(&r, &total) || total != len || !env_get_u32(&crc, &sum) ||
-        sum != env_crc32(in, len - ENV_CRC))
+        sum != crc_32(in, len - ENV_CRC))
         return QUEUE_ENVELOPE_CORRUPT;
     enum queue_envelope_status st = env_get_fields(&r, env);
     if (st != QUEUE_ENVELOPE_OK)

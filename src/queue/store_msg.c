@@ -44,7 +44,7 @@ static int msg_put(struct queue_msg *m, const void *data, size_t len)
     return 0;
 }
 
-static void msg_free(struct queue_msg *m)
+void store_msg_free(struct queue_msg *m)
 {
     if (m->fd >= 0)
         close(m->fd);
@@ -90,7 +90,7 @@ struct queue_msg *queue_msg_begin(struct queue_store *qs, const struct queue_env
     m->fd = -1;
     m->buf = malloc(STORE_BUF);
     if (m->buf == NULL) {
-        msg_free(m);
+        store_msg_free(m);
         errno = ENOMEM;
         return NULL;
     }
@@ -100,7 +100,7 @@ struct queue_msg *queue_msg_begin(struct queue_store *qs, const struct queue_env
         openat(qs->incoming_fd, m->id, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (m->fd < 0) {
         int e = errno;
-        msg_free(m);
+        store_msg_free(m);
         errno = e;
         return NULL;
     }
@@ -134,12 +134,12 @@ void queue_msg_abort(struct queue_msg *m)
     if (m == NULL)
         return;
     unlinkat(m->qs->incoming_fd, m->id, 0);
-    msg_free(m);
+    store_msg_free(m);
 }
 
 /* Finish the file on the caller's thread: the length, then the end record whose CRC-32
  * covers every byte before it (the length field included, hence crc32_combine). */
-static int msg_finish(struct queue_msg *m)
+int store_msg_finish(struct queue_msg *m)
 {
     if (msg_flush(m) != 0)
         return m->error;
@@ -166,7 +166,7 @@ void queue_msg_commit(struct queue_msg *m, queue_commit_cb cb, uint64_t cookie, 
     m->cookie = cookie;
     m->arg = arg;
     m->next = NULL;
-    msg_finish(m);
+    store_msg_finish(m);
     free(m->buf);
     m->buf = NULL;
     if (m->error != 0) {

@@ -127,6 +127,12 @@ struct queue_store {
     struct queue_store_stats stats;
 };
 
+/* store_msg.c: end a message's file (length, end record), its fd left open; 0 or errno.
+ * And free a message whose file is dealt with (closes its fd). Used by commit and by the
+ * queue manager's injection (inject.c). */
+int store_msg_finish(struct queue_msg *m);
+void store_msg_free(struct queue_msg *m);
+
 /* store.c: hand finished messages (m->error set) to the loop thread; any thread. */
 void store_post_done(struct queue_store *qs, struct queue_msg *list);
 

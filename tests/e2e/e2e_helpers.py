@@ -245,11 +245,17 @@ class Daemon:
     """One sluiced in a temp directory: config, spool, mailboxes, TLS pair, log file."""
 
     def __init__(self, tmp, extra="", workers=1, env=None, spool=None, wrapper=None,
-                 hostname="mx.test"):
+                 hostname="mx.test", delivery=None):
+        """delivery: None keeps every message in queue/ (the queue manager holds them,
+        for the receiver's tests); otherwise the statements of the delivery block, to which
+        a Maildir under the test directory and a DNS server that never answers are added
+        unless given."""
         self.dir = str(tmp)
         os.makedirs(self.dir, exist_ok=True)
         self.spool = spool or os.path.join(self.dir, "spool")
         self.extra = extra
+        self.delivery = delivery
+        self.dns_port = None
         self.workers = workers
         self.hostname = hostname
         self.env = dict(os.environ)
@@ -283,8 +289,40 @@ class Daemon:
             "domain mx.test\n"
             "domain localhost\n"
             "directory { mailboxes %s/mailboxes; aliases %s/aliases }\n"
+            "delivery {\n%s\n}\n"
             "%s\n" % (self.hostname, self.spool, self.workers, self.port, self.port_required,
-                      self.port_implicit, d, d, d, d, self.extra))
+                      self.port_implicit, d, d, d, d, self.delivery_text(), self.extra))
+
+    def delivery_text(self):
+        if self.delivery is None:
+            return "hold yes"
+        text = self.delivery
+        if "maildir" not in text:
+            text += "\nmaildir %s/mail/%%d/%%u" % self.dir
+        if "dns " not in text:
+            # Nothing listens there: lookups time out, and no query leaves loopback.
+            if self.dns_port is None:
+                self.dns_port = free_port()
+            text += "\ndns 127.0.0.1@%d" % self.dns_port
+        return text
+
+    def maildir(self, addr):
+        """The Maildir of addr under the default template."""
+        local, domain = addr.rsplit("@", 1)
+        return os.path.join(self.dir, "mail", domain, local.lower())
+
+    def delivered(self, addr):
+        """Contents of the files in addr's new/, oldest first."""
+        new = os.path.join(self.maildir(addr), "new")
+        try:
+            names = sorted(os.listdir(new), key=lambda n: os.stat(os.path.join(new, n)).st_mtime_ns)
+        except FileNotFoundError:
+            return []
+        out = []
+        for n in names:
+            with open(os.path.join(new, n), "rb") as f:
+                out.append(f.read())
+        return out
 
     def write_conf(self):
         with open(self.conf, "w") as f:
@@ -329,15 +367,31 @@ class Daemon:
     def log_events(self, event):
         return [ln for ln in self.log().splitlines() if "event=%s " % event in ln + " "]
 
-    def worker_pids(self):
-        """Live worker processes (children of the master)."""
-        pids = []
+    def children(self):
         try:
             with open("/proc/%d/task/%d/children" % (self.pid, self.pid)) as f:
-                pids = [int(p) for p in f.read().split()]
+                return [int(p) for p in f.read().split()]
         except OSError:
-            pass
-        return pids
+            return []
+
+    def qmgr_pids(self):
+        """Queue manager processes ever spawned (from the master's log)."""
+        out = []
+        for ln in self.log_events("qmgr_spawn"):
+            m = re.search(r"pid=(\d+)", ln)
+            if m:
+                out.append(int(m.group(1)))
+        return out
+
+    def qmgr_pid(self, timeout=5.0):
+        """The live queue manager."""
+        return wait_for(lambda: next((p for p in self.children() if p in self.qmgr_pids()), None),
+                        timeout, what="the queue manager")
+
+    def worker_pids(self):
+        """Live worker processes (children of the master but the queue manager)."""
+        q = set(self.qmgr_pids())
+        return [p for p in self.children() if p not in q]
 
     def wait_workers(self, n, timeout=5.0, exclude=()):
         return wait_for(lambda: (lambda p: p if len(p) >= n and not set(p) & set(exclude)
@@ -360,7 +414,7 @@ class Daemon:
 
     def kill(self):
         """SIGKILL the master and wait until its workers (PDEATHSIG) are gone too."""
-        workers = self.worker_pids()
+        workers = self.children()
         self.proc.kill()
         self.proc.wait()
         for p in workers:

@@ -31,6 +31,7 @@
 #include "queue/inject.h"
 #include "queue/scheduler.h"
 #include "queue/store.h"
+#include "smtp/addr.h"
 #include "util/date.h"
 #include "util/log.h"
 
@@ -64,6 +65,7 @@ struct qmgr_ctl {
     char **rcpts;
     size_t nrcpts;
     uint64_t left;          /* message octets still to come */
+    bool utf8;              /* an address needs SMTPUTF8 (RFC 6531) */
     struct queue_msg *msg;  /* submit in progress */
     char id[ID_LEN + 1];
 };
@@ -194,6 +196,7 @@ static int qmgr_ctl_begin(struct qmgr_ctl *c)
         .rcpts = qr,
         .nrcpts = c->nrcpts,
         .body = PROTO_BODY_8BITMIME,
+        .smtputf8 = c->utf8,
         .helo = cfg->hostname,
         .listener = "sendmail",
         .arrival = (int64_t)time(NULL),
@@ -229,6 +232,22 @@ static void qmgr_ctl_commit(struct qmgr_ctl *c)
     qmgr_ctl_reply(c, true, NULL, c->id);
 }
 
+/* The same path rules as an SMTP session's (RFC 5321 §4.1.2, RFC 6531): local
+ * submission gets no address the SMTP listeners would refuse. */
+static bool qmgr_ctl_addr_ok(struct qmgr_ctl *c, const char *a, unsigned flags)
+{
+    char path[ADDR_PATH_MAX + 3];
+    struct addr_path p;
+    size_t used;
+    int n = snprintf(path, sizeof path, "<%s>", a);
+    if (n < 0 || (size_t)n >= sizeof path ||
+        addr_parse_path(path, (size_t)n, flags | ADDR_ALLOW_UTF8, &p, &used) != ADDR_OK ||
+        used != (size_t)n || p.had_route)
+        return false;
+    c->utf8 = c->utf8 || p.utf8;
+    return true;
+}
+
 static void qmgr_ctl_envelope(struct qmgr_ctl *c, const char *line, size_t len)
 {
     struct ctl_line cl;
@@ -236,6 +255,12 @@ static void qmgr_ctl_envelope(struct qmgr_ctl *c, const char *line, size_t len)
     if (buf == NULL || ctl_line_parse(line, len, &cl, buf, len + 1) != 0) {
         free(buf);
         qmgr_ctl_reply(c, false, "5.5.2", "bad submit line");
+        return;
+    }
+    if ((cl.kind == CTL_LINE_FROM && !qmgr_ctl_addr_ok(c, cl.text, ADDR_ALLOW_NULL)) ||
+        (cl.kind == CTL_LINE_TO && !qmgr_ctl_addr_ok(c, cl.text, ADDR_ALLOW_POSTMASTER))) {
+        free(buf);
+        qmgr_ctl_reply(c, false, "5.1.3", "bad address syntax");
         return;
     }
     if (cl.kind == CTL_LINE_FROM && c->sender == NULL) {
@@ -313,10 +338,15 @@ static void qmgr_ctl_read_cb(struct bufferevent *bev, void *arg)
 
 static void qmgr_ctl_event_cb(struct bufferevent *bev, short what, void *arg)
 {
-    (void)bev;
-    (void)what;
+    struct qmgr_ctl *c = arg;
+    /* A client that half-closes after its request still gets the answer. */
+    if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR) && c->state == QMGR_CTL_CLOSING &&
+        evbuffer_get_length(bufferevent_get_output(bev)) > 0) {
+        bufferevent_disable(bev, EV_READ);
+        return;
+    }
     /* EOF, error or idle timeout: a submit not finished is dropped (never queued). */
-    qmgr_ctl_free(arg);
+    qmgr_ctl_free(c);
 }
 
 static void qmgr_ctl_accept(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,

@@ -49,6 +49,7 @@ tls {{ certificate {DIR}/cert.pem; key {DIR}/key.pem; self-signed yes }}
 domain mx.test
 domain localhost
 directory {{ mailboxes {DIR}/mailboxes; aliases {DIR}/aliases }}
+delivery {{ hold yes }}
 """
 
 MAILBOXES = "# test mailboxes\nalice@mx.test Alice Example\nbob@mx.test\n"

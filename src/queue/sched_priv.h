@@ -106,7 +106,6 @@ struct sched {
 int64_t sched_now(void);
 void sched_log_add(struct sched *s, const struct qlog_rec *r);
 void sched_log_rcpt(struct sched *s, struct sched_msg *m, enum qlog_type type, uint32_t i);
-void sched_kick(struct sched *s);
 void sched_due(struct sched *s, struct sched_msg *m, int64_t when);
 void sched_mark_check(struct sched *s, struct sched_msg *m);
 /* An agent's answer for recipient i of m (m->busy already decremented by the caller when

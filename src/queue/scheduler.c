@@ -286,11 +286,6 @@ static void sched_timer_cb(evutil_socket_t fd, short what, void *arg)
     sched_timer_arm(s);
 }
 
-void sched_kick(struct sched *s)
-{
-    event_active(s->timer, EV_TIMEOUT, 0);
-}
-
 /* ---- the outcome log ---- */
 
 static void sched_log_name(uint64_t seq, char name[SCHED_LOG_NAME])

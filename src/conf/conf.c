@@ -46,7 +46,8 @@ enum conf_kind {
     CONF_KIND_STRING,    /* char *, any non-empty text (paths) */
     CONF_KIND_HOST,      /* char *, a host name */
     CONF_KIND_USER,      /* char *, a user name */
-    CONF_KIND_ADDRESS,   /* char *, HOST:PORT */
+    CONF_KIND_ADDRESS,   /* char *, IPV4:PORT, [IPV6]:PORT or *:PORT (a listener) */
+    CONF_KIND_HOSTPORT,  /* char *, HOST:PORT or [ADDR]:PORT (somewhere to connect to) */
     CONF_KIND_WORKERS,   /* unsigned, a count or "auto" (0) */
     CONF_KIND_BOOL,      /* bool */
     CONF_KIND_BARE,      /* enum conf_bare_mode */
@@ -183,7 +184,7 @@ static const struct conf_rule conf_rules_delivery[] = {
     {"local-concurrency", CONF_KIND_COUNT, CONF_AT(delivery.local_concurrency), 1, 256, NULL},
     {"dns", CONF_KIND_STRING, CONF_AT(delivery.dns), 0, 0, NULL},
     {"remote-port", CONF_KIND_COUNT, CONF_AT(delivery.remote_port), 1, 65535, NULL},
-    {"smarthost", CONF_KIND_ADDRESS, CONF_AT(delivery.smarthost), 0, 0, NULL},
+    {"smarthost", CONF_KIND_HOSTPORT, CONF_AT(delivery.smarthost), 0, 0, NULL},
     {"smarthost-user", CONF_KIND_STRING, CONF_AT(delivery.smarthost_user), 0, 0, NULL},
     {"smarthost-password", CONF_KIND_STRING, CONF_AT(delivery.smarthost_password), 0, 0, NULL},
     {"tls", CONF_KIND_OUT_TLS, CONF_AT(delivery.tls), 0, 0, NULL},
@@ -674,6 +675,13 @@ static void conf_apply_value(struct conf_parser *ps, const struct conf_rule *r, 
         else
             conf_set_string(ps, field, v);
         return;
+    case CONF_KIND_HOSTPORT:
+        if (!conf_hostport_valid(v))
+            conf_error(ps, line, "'%s' must be HOST:PORT or [ADDRESS]:PORT, not '%s'", r->name,
+                       SHOW(v));
+        else
+            conf_set_string(ps, field, v);
+        return;
     case CONF_KIND_BOOL:
         if (conf_lookup_word(ps, r, v, line, conf_words_bool, CONF_NELEM(conf_words_bool), &w)) {
             bool b = w != 0;
@@ -863,7 +871,7 @@ static bool conf_lmtp_valid(const char *v)
 {
     if (strncmp(v, "unix:/", 6) == 0)
         return strlen(v) - 5 < 108; /* sun_path */
-    return conf_address_valid(v);
+    return conf_hostport_valid(v);
 }
 
 static void conf_apply_remote(struct conf_parser *ps, const struct conf_stmt *st, unsigned depth)

@@ -52,6 +52,29 @@ bool conf_name_valid(const char *s, size_t max)
 
 /* HOST:PORT where HOST is an IPv4 literal, [IPv6] or '*' (all addresses). Names are refused:
  * binding must not depend on DNS. */
+static bool conf_port_valid(const char *p)
+{
+    unsigned long port = 0;
+    if (*p == '\0' || strlen(p) > 5)
+        return false;
+    for (; *p != '\0'; p++) {
+        if (*p < '0' || *p > '9')
+            return false;
+        port = port * 10 + (unsigned long)(*p - '0');
+    }
+    return port >= 1 && port <= 65535;
+}
+
+/* s[0..len) is an IPv4 address or a host name. */
+static bool conf_host_part(const char *s, size_t len)
+{
+    char buf[256];
+    unsigned char addr[4];
+    memcpy(buf, s, len);
+    buf[len] = '\0';
+    return inet_pton(AF_INET, buf, addr) == 1 || conf_host_valid(buf);
+}
+
 bool conf_address_valid(const char *s)
 {
     const char *colon;
@@ -59,7 +82,6 @@ bool conf_address_valid(const char *s)
     size_t hostlen;
     char buf[64];
     unsigned char addr[16];
-    unsigned long port = 0;
 
     if (s[0] == '[') {
         const char *close = strchr(s, ']');
@@ -84,15 +106,27 @@ bool conf_address_valid(const char *s)
     } else if (strcmp(buf, "*") != 0 && inet_pton(AF_INET, buf, addr) != 1) {
         return false;
     }
-    const char *p = colon + 1;
-    if (*p == '\0' || strlen(p) > 5)
+    return conf_port_valid(colon + 1);
+}
+
+bool conf_hostport_valid(const char *s)
+{
+    const char *colon = strrchr(s, ':');
+    char buf[256];
+    unsigned char addr[16];
+    if (colon == NULL || !conf_port_valid(colon + 1))
         return false;
-    for (; *p != '\0'; p++) {
-        if (*p < '0' || *p > '9')
+    size_t hostlen = (size_t)(colon - s);
+    if (hostlen < 3 || hostlen >= sizeof buf)
+        return s[0] != '[' && hostlen > 0 && hostlen < sizeof buf && conf_host_part(s, hostlen);
+    if (s[0] == '[') {
+        if (s[hostlen - 1] != ']')
             return false;
-        port = port * 10 + (unsigned long)(*p - '0');
+        memcpy(buf, s + 1, hostlen - 2);
+        buf[hostlen - 2] = '\0';
+        return inet_pton(AF_INET6, buf, addr) == 1 || inet_pton(AF_INET, buf, addr) == 1;
     }
-    return port >= 1 && port <= 65535;
+    return conf_host_part(s, hostlen);
 }
 
 /* Decimal digits at *s; advances *s past them. Returns false on no digits or on overflow (the

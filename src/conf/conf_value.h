@@ -39,4 +39,8 @@ bool conf_name_valid(const char *s, size_t max);
 /* IPV4:PORT, [IPV6]:PORT or *:PORT. */
 bool conf_address_valid(const char *s);
 
+/* HOST:PORT (a host name or IPv4 address), or [IPV4]:PORT / [IPV6]:PORT: a place to
+ * connect to (the smarthost, an LMTP server). */
+bool conf_hostport_valid(const char *s);
+
 #endif

@@ -1,0 +1,139 @@
+/* test_dir: the file-backed directory (dir/dir.c): mailboxes, aliases and their targets
+ * (dir_expand, used by the queue manager), case-insensitive lookups, and the errors a bad
+ * file gets, with their line numbers. */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "dir/dir.h"
+
+static char tmpdir[] = "/tmp/test_dir_XXXXXX";
+
+static const char *write_file(const char *name, const char *text)
+{
+    static char path[2][256];
+    static int k;
+    char *p = path[k++ % 2];
+    snprintf(p, sizeof path[0], "%s/%s", tmpdir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+    return p;
+}
+
+struct got {
+    enum dir_result result;
+    size_t n;
+    char targets[8][64];
+};
+
+static void got_cb(enum dir_result result, const char *const *targets, size_t n, void *arg)
+{
+    struct got *g = arg;
+    g->result = result;
+    g->n = n;
+    for (size_t i = 0; i < n && i < 8; i++)
+        snprintf(g->targets[i], sizeof g->targets[i], "%s", targets[i]);
+}
+
+static struct got expand(struct dir *d, const char *addr)
+{
+    struct got g = {.result = DIR_TEMPFAIL};
+    dir_expand(d, addr, got_cb, &g);
+    return g;
+}
+
+static void test_expand_targets(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    const char *mb = write_file("mailboxes", "alice@x.test Alice\nbob@x.test\n");
+    const char *al = write_file("aliases", "# team\nTeam@X.test: Alice@x.test, bob@x.test,far@remote.test\n"
+                                           "solo@x.test:  alice@x.test   # one target\n");
+    struct dir *d = dir_open_files(mb, al, err, sizeof err);
+    assert_non_null(d);
+    struct got g = expand(d, "team@x.TEST");
+    assert_int_equal(g.result, DIR_ALIAS);
+    assert_int_equal(g.n, 3);
+    assert_string_equal(g.targets[0], "alice@x.test");
+    assert_string_equal(g.targets[1], "bob@x.test");
+    assert_string_equal(g.targets[2], "far@remote.test");
+    g = expand(d, "solo@x.test");
+    assert_int_equal(g.result, DIR_ALIAS);
+    assert_int_equal(g.n, 1);
+    g = expand(d, "ALICE@x.test");
+    assert_int_equal(g.result, DIR_MAILBOX);
+    assert_int_equal(g.n, 0);
+    g = expand(d, "nobody@x.test");
+    assert_int_equal(g.result, DIR_NOT_FOUND);
+    dir_close(d);
+}
+
+static void test_first_definition_wins(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    const char *mb = write_file("mailboxes", "dup@x.test\n");
+    const char *al = write_file("aliases", "dup@x.test: a@x.test\nl@x.test: a@x.test\nl@x.test: b@x.test, c@x.test\n");
+    struct dir *d = dir_open_files(mb, al, err, sizeof err);
+    assert_non_null(d);
+    assert_int_equal(expand(d, "dup@x.test").result, DIR_MAILBOX);
+    struct got g = expand(d, "l@x.test");
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.targets[0], "a@x.test");
+    dir_close(d);
+}
+
+static void test_bad_alias_files(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text, *want;
+    } rows[] = {
+        {"a@x.test:\n", ":1: alias without targets"},
+        {"ok@x.test: b@x.test\na@x.test: not-an-address\n", ":2: bad target address"},
+        {"a@x.test: b@@x.test\n", ":1: bad target address"},
+        {"a@x.test b@x.test\n", ":1: expected"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char err[256] = "";
+        const char *al = write_file("aliases", rows[i].text);
+        assert_null(dir_open_files(NULL, al, err, sizeof err));
+        assert_non_null(strstr(err, rows[i].want));
+    }
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    return mkdtemp(tmpdir) == NULL ? -1 : 0;
+}
+
+static int teardown(void **state)
+{
+    char path[300];
+    (void)state;
+    snprintf(path, sizeof path, "%s/mailboxes", tmpdir);
+    unlink(path);
+    snprintf(path, sizeof path, "%s/aliases", tmpdir);
+    unlink(path);
+    return rmdir(tmpdir);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_expand_targets),
+        cmocka_unit_test(test_first_definition_wins),
+        cmocka_unit_test(test_bad_alias_files),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

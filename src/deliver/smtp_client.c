@@ -590,6 +590,11 @@ void smtp_conn_tls(const struct smtp_conn *conn, char *out, size_t cap)
         snprintf(out, cap, "none");
 }
 
+bool smtp_conn_alive(const struct smtp_conn *conn)
+{
+    return conn->state == SMTP_ST_IDLE && conn->bev != NULL && conn->pending == SMTP_NOTIFY_NONE;
+}
+
 void smtp_conn_close(struct smtp_conn *conn)
 {
     if (conn == NULL || conn->state == SMTP_ST_QUIT)

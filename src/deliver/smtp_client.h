@@ -116,6 +116,10 @@ void smtp_conn_send(struct smtp_conn *conn, const struct smtp_msg *msg, smtp_con
 const struct smtp_client_target *smtp_conn_target(const struct smtp_conn *conn);
 void smtp_conn_tls(const struct smtp_conn *conn, char *out, size_t cap);
 
+/* Whether an idle connection can still carry a transaction: false once the peer closed
+ * it, broke it or said 421 while it waited for reuse. */
+bool smtp_conn_alive(const struct smtp_conn *conn);
+
 /* QUIT (politely, without waiting long for the answer) and free. No callback runs after
  * this, also when called while an open or a send is in flight (shutdown). */
 void smtp_conn_close(struct smtp_conn *conn);

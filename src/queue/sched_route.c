@@ -294,6 +294,7 @@ static void sched_conn_sent(struct smtp_conn *conn, const struct deliver_result 
     char remote[SMTP_CLIENT_NAME_MAX + 1];
 
     snprintf(remote, sizeof remote, "%s", t != NULL ? t->name : "");
+    reusable = reusable && smtp_conn_alive(conn);
     c->job = NULL;
     sched_job_done(j, results, remote[0] != '\0' ? remote : NULL);
     /* Connection reuse: the next job of the same destination rides on this connection. */
@@ -566,10 +567,16 @@ static void sched_job_start(struct sched_job *j)
         }
         return;
     }
-    if (d->idle != NULL) {
+    while (d->idle != NULL) {
         struct sched_conn *c = d->idle;
         d->idle = c->next;
         evtimer_del(c->idle_ev);
+        /* The peer may have closed it while it waited (its idle timeout, a 421): that
+         * costs a new connection, not a deferral. */
+        if (!smtp_conn_alive(c->c)) {
+            sched_conn_free(c);
+            continue;
+        }
         c->job = j;
         sched_conn_send(c);
         return;

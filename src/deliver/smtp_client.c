@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -170,8 +171,10 @@ static void smtp_client_log_open(struct smtp_conn *c, const char *status,
 static void smtp_client_next(struct smtp_conn *c, const struct deliver_result *res, bool reachable)
 {
     smtp_client_log_open(c, "skipped", res);
-    if (reachable || !c->reached)
+    if (reachable || !c->reached) {
         c->err = *res;
+        c->err_ti = reachable ? c->ti : SIZE_MAX;
+    }
     c->reached = c->reached || reachable;
     smtp_client_drop(c);
     c->ti++;
@@ -338,6 +341,7 @@ static void smtp_client_loop(struct smtp_conn *c)
 {
     smtp_client_result(&c->err, DELIVER_PERMFAIL, "5.4.6", "mail for %s loops back to myself",
                        c->p->targets[c->ti].name);
+    c->err_ti = c->ti;
     smtp_client_log_open(c, "failed", &c->err);
     smtp_client_drop(c);
     smtp_client_schedule(c, SMTP_NOTIFY_FAILED);
@@ -533,6 +537,9 @@ static void smtp_client_notify_cb(evutil_socket_t fd, short what, void *arg)
         c->ready_cb(c, NULL, c->ready_arg);
     } else if (n == SMTP_NOTIFY_FAILED) {
         struct deliver_result err = c->err;
+        if (c->p->failed_target != NULL)
+            snprintf(c->p->failed_target, SMTP_CLIENT_NAME_MAX + 1, "%s",
+                     c->err_ti < c->p->ntargets ? c->p->targets[c->err_ti].name : "");
         smtp_conn_ready_cb cb = c->ready_cb;
         void *cbarg = c->ready_arg;
         smtp_conn_close(c);
@@ -559,6 +566,7 @@ struct smtp_conn *smtp_conn_open(struct event_base *base, const struct smtp_conn
         return NULL;
     c->base = base;
     c->p = params;
+    c->err_ti = SIZE_MAX;
     c->ready_cb = cb;
     c->ready_arg = arg;
     c->timer = evtimer_new(base, smtp_client_timeout_cb, c);

@@ -65,6 +65,9 @@ struct smtp_conn_params {
                                       one means the mail loops back to us (5.4.6) */
     size_t nself;
     struct smtp_client_timeouts timeouts;
+    char *failed_target;           /* NULL, or a buffer of SMTP_CLIENT_NAME_MAX + 1 octets: on
+                                      failure, the name of the target whose answer err is
+                                      ("" when it is not a target's: none was reached) */
 };
 
 /* Called once per smtp_conn_open. Ready: conn is set, err NULL. Failed: conn NULL and err

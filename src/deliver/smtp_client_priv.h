@@ -66,6 +66,7 @@ struct smtp_conn {
     const struct smtp_conn_params *p;
     size_t ti;               /* the target tried or reached */
     bool reached;            /* some target accepted the connection */
+    size_t err_ti;           /* the target whose answer err is; SIZE_MAX: none's */
     struct bufferevent *bev; /* NULL when there is no connection */
     struct event *timer;     /* the one timeout of the current wait */
     struct event *notify;    /* runs the caller's callbacks, never from inside a call */

@@ -80,6 +80,7 @@ struct sched_conn {
     struct smtp_conn_params p;
     struct smtp_client_target targets[SCHED_TARGETS_MAX];
     const char *self[1];
+    char failed_target[SMTP_CLIENT_NAME_MAX + 1]; /* whose answer a failed open carries */
     struct sched_job *job;         /* being sent, or waiting for the connection */
     struct dns_query *q;
     struct event *idle_ev;
@@ -328,7 +329,8 @@ static void sched_conn_ready(struct smtp_conn *conn, const struct deliver_result
         struct sched_job *j = c->job;
         c->job = NULL;
         c->c = NULL;
-        sched_job_fail_all(j, err, NULL);
+        /* RFC 3464 §2.3.5: a refusal at the greeting or EHLO names the host that gave it. */
+        sched_job_fail_all(j, err, c->failed_target[0] != '\0' ? c->failed_target : NULL);
         sched_conn_free(c);
         sched_dest_release(s, d);
         return;
@@ -381,6 +383,7 @@ static void sched_conn_connect(struct sched_conn *c, size_t ntargets)
                              : NULL,
         .self_names = c->self,
         .nself = 1,
+        .failed_target = c->failed_target,
         .timeouts = {
             .connect = dc->connect_timeout,
             .greeting = dc->command_timeout,

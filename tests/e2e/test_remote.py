@@ -215,6 +215,19 @@ def test_5xx_on_rcpt_bounces_with_remote_mta_and_diagnostic(make_daemon, dns, fa
     wait_queue_empty(d)
 
 
+def test_5xx_greeting_bounce_names_the_remote_mta(make_daemon, dns, fakes):
+    """RFC 3464 §2.3.5: a refusal at the greeting still says which host gave it."""
+    fake = fakes(lambda ev, s, arg: "554 5.7.1 no mail from you" if ev == "connect" else None)
+    d = sender(make_daemon, dns.server, fake.port, aliases="fwd@mx.test: u@remote.test\n")
+    submit(d, ("fwd@mx.test",))
+    [dsn] = wait_delivered(d, "alice@mx.test")
+    f = dsn_fields(dsn)
+    assert b"Status: 5.7.1" in f
+    assert b"Remote-MTA: dns; mx.remote.test" in f
+    assert b"Diagnostic-Code: smtp; 554 5.7.1 no mail from you" in f
+    wait_queue_empty(d)
+
+
 def test_4xx_then_success_on_retry(make_daemon, dns, fakes):
     tries = []
 

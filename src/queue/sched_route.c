@@ -778,6 +778,8 @@ static void sched_route_local(struct sched *s, struct sched_msg *m, uint32_t i, 
     *at = '\0';
     const char *local = addr;
     domain = at + 1;
+    if (dom < 0)
+        dom = sched_local_domain(cfg, domain); /* the bare postmaster's domain settings */
     if (m->r[i].depth >= SCHED_ALIAS_DEPTH) {
         sched_fail_now(s, m, i, DELIVER_PERMFAIL, "5.4.6", "alias nesting too deep");
         return;

@@ -264,3 +264,15 @@ def test_i13_queue_manager_killed_during_delivery(make_daemon):
         assert subjects == {b"m%d" % i for i in range(n)}, r
         assert len(got) >= n
     assert len(d.log_events("qmgr_spawn")) == 2
+
+
+def test_bare_postmaster_is_delivered_to_the_first_domain(make_daemon):
+    """RFC 5321 §4.5.1: <postmaster> without a domain is always accepted and delivered."""
+    d = make_daemon(delivery=FAST)
+    with Client(d.port) as c:
+        c.expect("EHLO client.test", 250)
+        send_message(c, b"Subject: pm\r\n\r\nfor the postmaster\r\n", rcpts=("postmaster",))
+        c.expect("QUIT", 221)
+    [got] = wait_delivered(d, "postmaster@mx.test")
+    assert b"Delivered-To: postmaster\r\n" in got and b"for the postmaster" in got
+    wait_queue_empty(d)

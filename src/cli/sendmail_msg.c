@@ -428,21 +428,31 @@ static int sendmail_put_from(struct sendmail_buf *b, const struct sendmail_compo
     return 0;
 }
 
+/* The header field starting at msg[pos]: the length of its name and where it ends, its
+ * continuation lines included. False at the end of the header section. */
+static bool sendmail_next_field(const char *msg, size_t len, size_t pos, size_t *name,
+                                size_t *end)
+{
+    if (pos >= len)
+        return false;
+    size_t n = sendmail_line_len(msg + pos, len - pos);
+    *name = sendmail_field_name(msg + pos, n);
+    if (*name == 0)
+        return false;
+    *end = pos + n;
+    while (*end < len && (msg[*end] == ' ' || msg[*end] == '\t'))
+        *end += sendmail_line_len(msg + *end, len - *end);
+    return true;
+}
+
 int sendmail_complete(const char *msg, size_t len, const struct sendmail_compose *c,
                       struct sendmail_rcpts *rcpts, char **out, size_t *outlen, char *err,
                       size_t errcap)
 {
     bool has_from = false, has_date = false, has_msgid = false;
     /* First pass: which fields are there, and the recipients of -t. */
-    size_t pos = 0;
-    while (pos < len) {
-        size_t n = sendmail_line_len(msg + pos, len - pos);
-        size_t name = sendmail_field_name(msg + pos, n);
-        if (name == 0)
-            break;
-        size_t end = pos + n;
-        while (end < len && (msg[end] == ' ' || msg[end] == '\t'))
-            end += sendmail_line_len(msg + end, len - end);
+    size_t pos = 0, name, end;
+    while (sendmail_next_field(msg, len, pos, &name, &end)) {
         const char *f = msg + pos;
         if (sendmail_name_is(f, name, "From"))
             has_from = true;
@@ -480,14 +490,7 @@ int sendmail_complete(const char *msg, size_t len, const struct sendmail_compose
 
     /* Second pass: copy, leaving out every Bcc field with its continuation lines. */
     pos = 0;
-    while (pos < len) {
-        size_t n = sendmail_line_len(msg + pos, len - pos);
-        size_t name = sendmail_field_name(msg + pos, n);
-        if (name == 0)
-            break;
-        size_t end = pos + n;
-        while (end < len && (msg[end] == ' ' || msg[end] == '\t'))
-            end += sendmail_line_len(msg + end, len - end);
+    while (sendmail_next_field(msg, len, pos, &name, &end)) {
         if (!sendmail_name_is(msg + pos, name, "Bcc"))
             sendmail_put(&b, msg + pos, end - pos);
         pos = end;

@@ -11,38 +11,20 @@
 #include <errno.h>
 #include <string.h>
 
+#include "util/outbuf.h"
+
 #include "smtp/proto.h"
 #include "util/date.h"
 
 /* 9999-12-31T23:59:59Z: the last second RFC 5322's four-digit year can show. */
 #define BOUNCE_TIME_MAX INT64_C(253402300799)
 
-struct bounce_out {
-    unsigned char *buf;
-    size_t cap;
-    size_t pos; /* may run past cap: the bytes that would have been written */
-};
-
-static void bounce_put(struct bounce_out *o, const void *p, size_t n)
-{
-    if (n > 0 && o->pos < o->cap) {
-        size_t room = o->cap - o->pos;
-        memcpy(o->buf + o->pos, p, n < room ? n : room);
-    }
-    o->pos += n;
-}
-
-static void bounce_puts(struct bounce_out *o, const char *s)
-{
-    bounce_put(o, s, strlen(s));
-}
-
 /* RFC 5322 §3.3 date-time in UTC; t was range-checked by the caller. */
-static void bounce_put_date(struct bounce_out *o, int64_t t)
+static void bounce_put_date(struct outbuf *o, int64_t t)
 {
     char d[DATE_RFC5322_LEN];
     date_rfc5322(d, t);
-    bounce_puts(o, d);
+    outbuf_puts(o, d);
 }
 
 /* A value fit for a header or DSN field: no C0 control byte but HTAB, and no DEL. */
@@ -132,132 +114,132 @@ static bool bounce_input_ok(const struct bounce_input *in)
     return true;
 }
 
-static void bounce_put_field(struct bounce_out *o, const char *name, const char *value)
+static void bounce_put_field(struct outbuf *o, const char *name, const char *value)
 {
-    bounce_puts(o, name);
-    bounce_puts(o, ": ");
-    bounce_puts(o, value);
-    bounce_puts(o, "\r\n");
+    outbuf_puts(o, name);
+    outbuf_puts(o, ": ");
+    outbuf_puts(o, value);
+    outbuf_puts(o, "\r\n");
 }
 
-static void bounce_put_delimiter(struct bounce_out *o, const char *boundary, bool last)
+static void bounce_put_delimiter(struct outbuf *o, const char *boundary, bool last)
 {
-    bounce_puts(o, "--");
-    bounce_puts(o, boundary);
-    bounce_puts(o, last ? "--\r\n" : "\r\n");
+    outbuf_puts(o, "--");
+    outbuf_puts(o, boundary);
+    outbuf_puts(o, last ? "--\r\n" : "\r\n");
 }
 
-static void bounce_put_headers(struct bounce_out *o, const struct bounce_input *in)
+static void bounce_put_headers(struct outbuf *o, const struct bounce_input *in)
 {
-    bounce_puts(o, "From: Mail Delivery System <MAILER-DAEMON@");
-    bounce_puts(o, in->reporting_mta);
-    bounce_puts(o, ">\r\nTo: <");
-    bounce_puts(o, in->env->sender);
-    bounce_puts(o, ">\r\n");
+    outbuf_puts(o, "From: Mail Delivery System <MAILER-DAEMON@");
+    outbuf_puts(o, in->reporting_mta);
+    outbuf_puts(o, ">\r\nTo: <");
+    outbuf_puts(o, in->env->sender);
+    outbuf_puts(o, ">\r\n");
     bounce_put_field(o, "Subject", in->delay ? "Delayed Mail (still being retried)"
                                              : "Undelivered Mail Returned to Sender");
-    bounce_puts(o, "Date: ");
+    outbuf_puts(o, "Date: ");
     bounce_put_date(o, in->now);
-    bounce_puts(o, "\r\nMessage-ID: <");
-    bounce_puts(o, in->queue_id);
+    outbuf_puts(o, "\r\nMessage-ID: <");
+    outbuf_puts(o, in->queue_id);
     /* A delay warning and the later failure report on the same message need distinct ids. */
-    bounce_puts(o, in->delay ? ".delay" : ".bounce");
+    outbuf_puts(o, in->delay ? ".delay" : ".bounce");
     if (in->tag != NULL) {
-        bounce_puts(o, ".");
-        bounce_puts(o, in->tag);
+        outbuf_puts(o, ".");
+        outbuf_puts(o, in->tag);
     }
-    bounce_puts(o, "@");
-    bounce_puts(o, in->reporting_mta);
-    bounce_puts(o, ">\r\n");
+    outbuf_puts(o, "@");
+    outbuf_puts(o, in->reporting_mta);
+    outbuf_puts(o, ">\r\n");
     /* RFC 3834 §5: marks the DSN as automatic so that responders do not answer it. */
     bounce_put_field(o, "Auto-Submitted", "auto-replied");
     bounce_put_field(o, "MIME-Version", "1.0");
-    bounce_puts(o, "Content-Type: multipart/report; report-type=delivery-status;\r\n"
+    outbuf_puts(o, "Content-Type: multipart/report; report-type=delivery-status;\r\n"
                    "\tboundary=\"");
-    bounce_puts(o, in->boundary);
-    bounce_puts(o, "\"\r\n\r\nThis is a MIME-encapsulated message.\r\n\r\n");
+    outbuf_puts(o, in->boundary);
+    outbuf_puts(o, "\"\r\n\r\nThis is a MIME-encapsulated message.\r\n\r\n");
 }
 
 /* RFC 3464 §2 (b): the human-readable part. */
-static void bounce_put_human(struct bounce_out *o, const struct bounce_input *in)
+static void bounce_put_human(struct outbuf *o, const struct bounce_input *in)
 {
     bounce_put_delimiter(o, in->boundary, false);
-    bounce_puts(o, "Content-Type: text/plain; charset=utf-8\r\n\r\n");
-    bounce_puts(o, "This is the mail system at host ");
-    bounce_puts(o, in->reporting_mta);
-    bounce_puts(o, ".\r\n\r\n");
+    outbuf_puts(o, "Content-Type: text/plain; charset=utf-8\r\n\r\n");
+    outbuf_puts(o, "This is the mail system at host ");
+    outbuf_puts(o, in->reporting_mta);
+    outbuf_puts(o, ".\r\n\r\n");
     if (in->delay)
-        bounce_puts(o, "Your message has not yet been delivered to the recipients below.\r\n"
+        outbuf_puts(o, "Your message has not yet been delivered to the recipients below.\r\n"
                        "Delivery will be retried; you do not need to resend it.\r\n\r\n");
     else
-        bounce_puts(o, "Your message could not be delivered to the recipients below.\r\n"
+        outbuf_puts(o, "Your message could not be delivered to the recipients below.\r\n"
                        "This is a permanent error; it will not be retried.\r\n\r\n");
     for (size_t i = 0; i < in->nrcpts; i++) {
         const struct bounce_rcpt *br = &in->rcpts[i];
-        bounce_puts(o, "  <");
-        bounce_puts(o, br->rcpt->addr);
-        bounce_puts(o, ">: ");
-        bounce_puts(o, br->result->text[0] != '\0' ? br->result->text : br->result->enhanced);
-        bounce_puts(o, "\r\n");
+        outbuf_puts(o, "  <");
+        outbuf_puts(o, br->rcpt->addr);
+        outbuf_puts(o, ">: ");
+        outbuf_puts(o, br->result->text[0] != '\0' ? br->result->text : br->result->enhanced);
+        outbuf_puts(o, "\r\n");
     }
-    bounce_puts(o, "\r\n");
+    outbuf_puts(o, "\r\n");
 }
 
 /* RFC 3464 §2.1-2.3: the machine-readable part. */
-static void bounce_put_status(struct bounce_out *o, const struct bounce_input *in)
+static void bounce_put_status(struct outbuf *o, const struct bounce_input *in)
 {
     bounce_put_delimiter(o, in->boundary, false);
-    bounce_puts(o, "Content-Type: message/delivery-status\r\n\r\n");
-    bounce_puts(o, "Reporting-MTA: dns; ");
-    bounce_puts(o, in->reporting_mta);
-    bounce_puts(o, "\r\n");
+    outbuf_puts(o, "Content-Type: message/delivery-status\r\n\r\n");
+    outbuf_puts(o, "Reporting-MTA: dns; ");
+    outbuf_puts(o, in->reporting_mta);
+    outbuf_puts(o, "\r\n");
     /* RFC 3464 §2.2.1: only when the envelope carried ENVID, case preserved. */
     if (in->env->envid != NULL)
         bounce_put_field(o, "Original-Envelope-Id", in->env->envid);
-    bounce_puts(o, "Arrival-Date: ");
+    outbuf_puts(o, "Arrival-Date: ");
     bounce_put_date(o, in->env->arrival);
-    bounce_puts(o, "\r\n");
+    outbuf_puts(o, "\r\n");
     for (size_t i = 0; i < in->nrcpts; i++) {
         const struct bounce_rcpt *br = &in->rcpts[i];
-        bounce_puts(o, "\r\n");
+        outbuf_puts(o, "\r\n");
         /* RFC 3461 §4.2: ORCPT is kept decoded as "addr-type;address", what §2.3.1 wants. */
         if (br->rcpt->orcpt != NULL)
             bounce_put_field(o, "Original-Recipient", br->rcpt->orcpt);
-        bounce_puts(o, "Final-Recipient: rfc822; ");
-        bounce_puts(o, br->rcpt->addr);
-        bounce_puts(o, "\r\n");
+        outbuf_puts(o, "Final-Recipient: rfc822; ");
+        outbuf_puts(o, br->rcpt->addr);
+        outbuf_puts(o, "\r\n");
         bounce_put_field(o, "Action", in->delay ? "delayed" : "failed");
         bounce_put_field(o, "Status", br->result->enhanced);
         if (br->remote_mta != NULL) {
-            bounce_puts(o, "Remote-MTA: dns; ");
-            bounce_puts(o, br->remote_mta);
-            bounce_puts(o, "\r\n");
+            outbuf_puts(o, "Remote-MTA: dns; ");
+            outbuf_puts(o, br->remote_mta);
+            outbuf_puts(o, "\r\n");
         }
         if (br->diagnostic != NULL)
             bounce_put_field(o, "Diagnostic-Code", br->diagnostic);
-        bounce_puts(o, "Last-Attempt-Date: ");
+        outbuf_puts(o, "Last-Attempt-Date: ");
         bounce_put_date(o, in->now);
-        bounce_puts(o, "\r\n");
+        outbuf_puts(o, "\r\n");
     }
-    bounce_puts(o, "\r\n");
+    outbuf_puts(o, "\r\n");
 }
 
 /* RFC 3464 §2 (d) and RFC 6522 §4: the returned message or its header section. */
-static void bounce_put_original(struct bounce_out *o, const struct bounce_input *in)
+static void bounce_put_original(struct outbuf *o, const struct bounce_input *in)
 {
     bool eight = false;
     for (size_t i = 0; i < in->original_len && !eight; i++)
         eight = in->original[i] >= 0x80;
     bounce_put_delimiter(o, in->boundary, false);
-    bounce_puts(o, in->original_is_headers ? "Content-Type: text/rfc822-headers\r\n"
+    outbuf_puts(o, in->original_is_headers ? "Content-Type: text/rfc822-headers\r\n"
                                            : "Content-Type: message/rfc822\r\n");
     if (eight)
-        bounce_puts(o, "Content-Transfer-Encoding: 8bit\r\n");
-    bounce_puts(o, "\r\n");
-    bounce_put(o, in->original, in->original_len);
+        outbuf_puts(o, "Content-Transfer-Encoding: 8bit\r\n");
+    outbuf_puts(o, "\r\n");
+    outbuf_put(o, in->original, in->original_len);
     /* RFC 2046 §5.1.1: the CRLF before a delimiter belongs to it, so a part ending in CRLF
      * still needs one more. */
-    bounce_puts(o, "\r\n");
+    outbuf_puts(o, "\r\n");
 }
 
 bool bounce_wanted(const struct queue_envelope *env, const struct queue_rcpt *r, bool delay)
@@ -274,7 +256,7 @@ bool bounce_wanted(const struct queue_envelope *env, const struct queue_rcpt *r,
 
 int bounce_compose(const struct bounce_input *in, unsigned char *out, size_t cap, size_t *len)
 {
-    struct bounce_out o = { .buf = out, .cap = out != NULL ? cap : 0, .pos = 0 };
+    struct outbuf o = { .buf = out, .cap = out != NULL ? cap : 0, .pos = 0 };
 
     if (in == NULL || len == NULL || !bounce_input_ok(in))
         return EINVAL;

@@ -24,6 +24,8 @@
 #include <limits.h>
 #include <string.h>
 
+#include "util/outbuf.h"
+
 #include "util/xtext.h"
 
 #define CTL_FIELDS_MAX 6 /* "rcpt ADDR STATE ATTEMPTS NEXT_TRY REASON" */
@@ -45,27 +47,7 @@ static const char *const ctl_state_words[] = {
 
 /* ---- formatting ---------------------------------------------------------------------- */
 
-struct ctl_out {
-    char *buf;
-    size_t cap; /* min(caller's cap, CTL_LINE_MAX) */
-    size_t pos; /* may run past cap: then the line does not fit */
-};
-
-static void ctl_put(struct ctl_out *o, const char *p, size_t n)
-{
-    if (n > 0 && o->pos < o->cap) {
-        size_t room = o->cap - o->pos;
-        memcpy(o->buf + o->pos, p, n < room ? n : room);
-    }
-    o->pos += n;
-}
-
-static void ctl_puts(struct ctl_out *o, const char *s)
-{
-    ctl_put(o, s, strlen(s));
-}
-
-static void ctl_put_u64(struct ctl_out *o, uint64_t v)
+static void ctl_put_u64(struct outbuf *o, uint64_t v)
 {
     char tmp[20];
     size_t n = 0;
@@ -73,7 +55,7 @@ static void ctl_put_u64(struct ctl_out *o, uint64_t v)
         tmp[sizeof tmp - 1 - n++] = (char)('0' + v % 10);
         v /= 10;
     } while (v != 0);
-    ctl_put(o, tmp + sizeof tmp - n, n);
+    outbuf_put(o, tmp + sizeof tmp - n, n);
 }
 
 /* RFC 3461 §4 xchar: "!".."~" except "+" and "=". */
@@ -92,14 +74,14 @@ static size_t ctl_xtext_len(unsigned char c)
     return ctl_is_xchar(c) ? 1 : 3;
 }
 
-static void ctl_put_xbyte(struct ctl_out *o, unsigned char c)
+static void ctl_put_xbyte(struct outbuf *o, unsigned char c)
 {
     static const char hex[] = "0123456789ABCDEF";
     if (ctl_is_xchar(c)) {
-        ctl_put(o, (const char *)&c, 1);
+        outbuf_put(o, (const char *)&c, 1);
     } else {
         char e[3] = {'+', hex[c >> 4], hex[c & 0xf]};
-        ctl_put(o, e, 3);
+        outbuf_put(o, e, 3);
     }
 }
 
@@ -112,16 +94,16 @@ static bool ctl_value_ok(const char *s)
     return true;
 }
 
-static void ctl_put_xtext(struct ctl_out *o, const char *s)
+static void ctl_put_xtext(struct outbuf *o, const char *s)
 {
     for (const unsigned char *p = (const unsigned char *)s; *p != '\0'; p++)
         ctl_put_xbyte(o, *p);
 }
 
 /* Ends the line: 0 with *len set, or -1/ENOSPC when it went past cap or CTL_LINE_MAX. */
-static int ctl_finish(struct ctl_out *o, size_t *len)
+static int ctl_finish(struct outbuf *o, size_t *len)
 {
-    ctl_put(o, "\n", 1);
+    outbuf_put(o, "\n", 1);
     if (o->pos > o->cap) {
         errno = ENOSPC;
         return -1;
@@ -130,7 +112,7 @@ static int ctl_finish(struct ctl_out *o, size_t *len)
     return 0;
 }
 
-static void ctl_out_init(struct ctl_out *o, char *out, size_t cap)
+static void ctl_out_init(struct outbuf *o, char *out, size_t cap)
 {
     o->buf = out;
     o->cap = cap < CTL_LINE_MAX ? cap : CTL_LINE_MAX;
@@ -175,12 +157,12 @@ int ctl_request_format(const struct ctl_request *rq, char *out, size_t cap, size
     if (idlen == sizeof rq->id || (idlen == 0 && id_needed) || (idlen > 0 && !id_allowed) ||
         (idlen > 0 && !id_valid(rq->id, idlen)))
         return ctl_einval();
-    struct ctl_out o;
+    struct outbuf o;
     ctl_out_init(&o, out, cap);
-    ctl_puts(&o, ctl_verb_words[rq->verb]);
+    outbuf_puts(&o, ctl_verb_words[rq->verb]);
     if (idlen > 0) {
-        ctl_put(&o, " ", 1);
-        ctl_put(&o, rq->id, idlen);
+        outbuf_put(&o, " ", 1);
+        outbuf_put(&o, rq->id, idlen);
     }
     return ctl_finish(&o, len);
 }
@@ -191,17 +173,17 @@ int ctl_msg_format(const struct ctl_msg_info *m, char *out, size_t cap, size_t *
     if (m->id == NULL || !id_valid(m->id, strlen(m->id)) || m->arrival < 0 ||
         !ctl_value_ok(sender))
         return ctl_einval();
-    struct ctl_out o;
+    struct outbuf o;
     ctl_out_init(&o, out, cap);
-    ctl_puts(&o, "msg ");
-    ctl_puts(&o, m->id);
-    ctl_put(&o, " ", 1);
+    outbuf_puts(&o, "msg ");
+    outbuf_puts(&o, m->id);
+    outbuf_put(&o, " ", 1);
     ctl_put_u64(&o, (uint64_t)m->arrival);
-    ctl_put(&o, " ", 1);
+    outbuf_put(&o, " ", 1);
     ctl_put_u64(&o, m->size);
-    ctl_puts(&o, m->held ? " held" : " queued");
+    outbuf_puts(&o, m->held ? " held" : " queued");
     if (sender[0] != '\0') {
-        ctl_put(&o, " ", 1);
+        outbuf_put(&o, " ", 1);
         ctl_put_xtext(&o, sender);
     }
     return ctl_finish(&o, len);
@@ -209,7 +191,7 @@ int ctl_msg_format(const struct ctl_msg_info *m, char *out, size_t cap, size_t *
 
 /* The reason is free text from a remote peer: control bytes become spaces, and it is cut
  * to what is left of CTL_LINE_MAX, never inside a UTF-8 sequence. */
-static void ctl_put_reason(struct ctl_out *o, const char *reason)
+static void ctl_put_reason(struct outbuf *o, const char *reason)
 {
     const unsigned char *r = (const unsigned char *)reason;
     size_t n = strlen(reason);
@@ -232,7 +214,7 @@ static void ctl_put_reason(struct ctl_out *o, const char *reason)
             k--;
     if (k == 0)
         return;
-    ctl_put(o, " ", 1);
+    outbuf_put(o, " ", 1);
     for (size_t i = 0; i < k; i++)
         ctl_put_xbyte(o, ctl_is_ctl(r[i]) ? ' ' : r[i]);
 }
@@ -242,15 +224,15 @@ int ctl_rcpt_format(const struct ctl_rcpt_info *r, char *out, size_t cap, size_t
     if (r->addr == NULL || r->addr[0] == '\0' || !ctl_value_ok(r->addr) ||
         (unsigned)r->state >= CTL_NELEM(ctl_state_words) || r->next_try < 0)
         return ctl_einval();
-    struct ctl_out o;
+    struct outbuf o;
     ctl_out_init(&o, out, cap);
-    ctl_puts(&o, "rcpt ");
+    outbuf_puts(&o, "rcpt ");
     ctl_put_xtext(&o, r->addr);
-    ctl_put(&o, " ", 1);
-    ctl_puts(&o, ctl_state_words[r->state]);
-    ctl_put(&o, " ", 1);
+    outbuf_put(&o, " ", 1);
+    outbuf_puts(&o, ctl_state_words[r->state]);
+    outbuf_put(&o, " ", 1);
     ctl_put_u64(&o, r->attempts);
-    ctl_put(&o, " ", 1);
+    outbuf_put(&o, " ", 1);
     ctl_put_u64(&o, (uint64_t)r->next_try);
     ctl_put_reason(&o, r->reason != NULL ? r->reason : "");
     return ctl_finish(&o, len);
@@ -263,16 +245,16 @@ int ctl_reply_format(bool ok, const char *code, const char *text, char *out, siz
         text = "";
     if (!ctl_value_ok(text) || (!ok && (code == NULL || !ctl_code_ok(code, strlen(code)))))
         return ctl_einval();
-    struct ctl_out o;
+    struct outbuf o;
     ctl_out_init(&o, out, cap);
     if (ok) {
-        ctl_puts(&o, "ok");
+        outbuf_puts(&o, "ok");
     } else {
-        ctl_puts(&o, "err ");
-        ctl_puts(&o, code);
+        outbuf_puts(&o, "err ");
+        outbuf_puts(&o, code);
     }
     if (text[0] != '\0') {
-        ctl_put(&o, " ", 1);
+        outbuf_put(&o, " ", 1);
         ctl_put_xtext(&o, text);
     }
     return ctl_finish(&o, len);
@@ -282,11 +264,11 @@ int ctl_submit_from_format(const char *sender, char *out, size_t cap, size_t *le
 {
     if (sender == NULL || !ctl_value_ok(sender))
         return ctl_einval();
-    struct ctl_out o;
+    struct outbuf o;
     ctl_out_init(&o, out, cap);
-    ctl_puts(&o, "from");
+    outbuf_puts(&o, "from");
     if (sender[0] != '\0') {
-        ctl_put(&o, " ", 1);
+        outbuf_put(&o, " ", 1);
         ctl_put_xtext(&o, sender);
     }
     return ctl_finish(&o, len);
@@ -296,18 +278,18 @@ int ctl_submit_rcpt_format(const char *rcpt, char *out, size_t cap, size_t *len)
 {
     if (rcpt == NULL || rcpt[0] == '\0' || !ctl_value_ok(rcpt))
         return ctl_einval();
-    struct ctl_out o;
+    struct outbuf o;
     ctl_out_init(&o, out, cap);
-    ctl_puts(&o, "rcpt ");
+    outbuf_puts(&o, "rcpt ");
     ctl_put_xtext(&o, rcpt);
     return ctl_finish(&o, len);
 }
 
 int ctl_submit_data_format(uint64_t size, char *out, size_t cap, size_t *len)
 {
-    struct ctl_out o;
+    struct outbuf o;
     ctl_out_init(&o, out, cap);
-    ctl_puts(&o, "data ");
+    outbuf_puts(&o, "data ");
     ctl_put_u64(&o, size);
     return ctl_finish(&o, len);
 }

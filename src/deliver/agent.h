@@ -29,6 +29,10 @@ struct deliver_request {
     const struct queue_envelope *env; /* its envelope (sender for Return-Path) */
     const char *recipient;          /* the envelope recipient being delivered */
     const char *mailbox_dir;        /* the Maildir root for it, already expanded */
+    bool verified;                  /* the caller has read the whole file through
+                                       queue_file_read (checksum included) and gives where
+                                       the message is: the agent then only checks the size */
+    uint64_t body_offset, body_len; /* with verified */
 };
 
 /* The signature of an agent's synchronous delivery function: fills in *out, always. */

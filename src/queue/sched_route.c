@@ -221,6 +221,9 @@ static void sched_local_work(void *arg)
         .env = &j->m->env,
         .recipient = j->rcpt,
         .mailbox_dir = j->mailbox,
+        .verified = true,
+        .body_offset = j->m->body_offset,
+        .body_len = j->m->body_len,
     };
     struct stat st;
     /* Only a root that does not exist at all is made; one that exists as anything else is

@@ -533,6 +533,35 @@ static void test_maildir_k7_full_filesystem_leaves_nothing(void **state)
 
 /* The same without privileges: a file size limit makes write fail with EFBIG in the middle
  * of the copy; that defers (4.2.0) and leaves nothing behind. */
+/* The scheduler's fast path: it verified the file at load, so the agent trusts its offsets
+ * but still refuses a file whose size does not match them (4.3.0, nothing written). */
+static void test_maildir_verified_request(void **state)
+{
+    struct m_ctx *t = *state;
+    static const unsigned char body[] = "Subject: v\r\n\r\nverified\r\n";
+    struct queue_envelope env;
+    uint64_t off, len;
+    t->env.sender = "s@example.org";
+    m_commit(t, body, sizeof body - 1);
+    assert_int_equal(queue_file_read(t->qpath, &env, &off, &len), 0);
+    queue_envelope_free(&env);
+    struct deliver_result res;
+    struct deliver_request rq = {.queue_path = t->qpath, .env = &t->env, .recipient = "a@x.test",
+                                 .mailbox_dir = t->mbox, .verified = true, .body_offset = off,
+                                 .body_len = len};
+    maildir_deliver(&rq, &res);
+    assert_int_equal(res.status, DELIVER_OK);
+    m_check_delivered(t, t->mbox, "s@example.org", "a@x.test", body, sizeof body - 1);
+    char newdir[600];
+    snprintf(newdir, sizeof newdir, "%s/new", t->mbox);
+    size_t before = m_count(newdir, NULL, 0);
+    rq.body_len = len + 1;
+    maildir_deliver(&rq, &res);
+    assert_int_equal(res.status, DELIVER_TEMPFAIL);
+    assert_string_equal(res.enhanced, "4.3.0");
+    assert_int_equal(m_count(newdir, NULL, 0), before);
+}
+
 static void test_maildir_k7_write_error_midway_leaves_nothing(void **state)
 {
     struct m_ctx *t = *state;
@@ -573,6 +602,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maildir_bad_queue_file_table, m_setup, m_teardown),
         cmocka_unit_test_setup_teardown(test_maildir_k7_full_filesystem_leaves_nothing, m_setup,
                                         m_teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_verified_request, m_setup, m_teardown),
         cmocka_unit_test_setup_teardown(test_maildir_k7_write_error_midway_leaves_nothing, m_setup,
                                         m_teardown),
     };

@@ -647,7 +647,7 @@ static void conf_apply_value(struct conf_parser *ps, const struct conf_rule *r, 
                              const char *v, unsigned line)
 {
     void *field = (char *)base + r->offset;
-    int w;
+    int w = 0;
 
     switch (r->kind) {
     case CONF_KIND_STRING:

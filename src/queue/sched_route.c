@@ -497,7 +497,12 @@ static int sched_literal_target(const char *spec, struct smtp_client_target *t, 
     } else {
         return 0; /* a name: resolve it */
     }
-    snprintf(t->name, sizeof t->name, "[%s]", host);
+    /* An address literal: inet_pton took it, so it is short. */
+    size_t al = strnlen(host, INET6_ADDRSTRLEN);
+    t->name[0] = '[';
+    memcpy(t->name + 1, host, al);
+    t->name[al + 1] = ']';
+    t->name[al + 2] = '\0';
     return 1;
 }
 

@@ -1079,7 +1079,7 @@ static struct config *conf_new(void)
         .rescan = CONF_MS_M,
         .concurrency = 100,
         .destination_concurrency = 20,
-        .local_concurrency = 4,
+        .local_concurrency = 32,
         .remote_port = 25,
         .tls = CONF_OUT_TLS_MAY,
         .connect_timeout = 30 * CONF_MS_S,

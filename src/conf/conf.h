@@ -90,7 +90,7 @@ struct conf_delivery {
     unsigned rescan;                /* ms between safety rescans of queue/; default 1m */
     unsigned concurrency;           /* deliveries in flight at once; default 100 */
     unsigned destination_concurrency; /* per destination (domain or relay); default 20 */
-    unsigned local_concurrency;     /* Maildir deliveries in parallel (threads); default 4 */
+    unsigned local_concurrency;     /* Maildir deliveries in parallel (threads); default 32 */
     char *dns;                      /* one DNS server "ADDR" or "ADDR@PORT"; NULL resolv.conf */
     unsigned remote_port;           /* port of remote MX hosts; default 25 */
     char *smarthost;                /* "HOST:PORT" or "[ADDR]:PORT": all remote mail goes there */

@@ -55,11 +55,13 @@ struct sched_msg {
     size_t nr, rcap;
     bool held;
     bool warned;          /* delay DSN queued */
-    bool check;           /* on the after-sync list */
+    bool check;           /* on the after-sync list (records waiting for the next sync) */
+    bool checking;        /* on the list of the sync in flight */
     bool removed;
     unsigned busy;        /* jobs in flight */
     int64_t due;          /* when the heap entry for it is due; 0 = none */
     struct sched_msg *check_next;
+    struct sched_msg *checking_next;
 };
 
 struct sched {
@@ -89,8 +91,14 @@ struct sched {
     uint64_t log_seq, log_size;
     unsigned char *logbuf;
     size_t loglen, logcap;
-    struct event *flush_ev;   /* writes and syncs logbuf after the current callbacks */
+    struct event *flush_ev;   /* hands logbuf to the sync thread after the current callbacks */
     struct sched_msg *check_head; /* to re-examine once the log is synced */
+    struct pool *log_pool;    /* one thread: write and fdatasync off the event loop */
+    bool log_busy;            /* a sync is in flight (at most one) */
+    unsigned char *syncbuf;   /* what it writes */
+    size_t synclen, synccap;
+    int sync_err;
+    struct sched_msg *checking_head; /* waiting for the sync in flight */
 
     /* Destinations (sched_route.c). */
     struct sched_dest **dests;

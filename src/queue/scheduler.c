@@ -30,6 +30,7 @@
 #include "queue/store.h"
 #include "util/fileio.h"
 #include "util/log.h"
+#include "util/pool.h"
 
 #define SCHED_LOG_NAME 32
 
@@ -370,31 +371,111 @@ static int sched_log_open_new(struct sched *s)
 static void sched_msg_check(struct sched *s, struct sched_msg *m);
 static int sched_log_compact(struct sched *s);
 
-/* One write and one fdatasync for everything logged since the last flush (group commit);
- * then the messages waiting for durable outcomes go on. A log that cannot be written
- * means outcomes cannot be kept: the process exits, and its restart redelivers what was
- * not recorded (duplicates, never losses). */
-static void sched_log_flush(struct sched *s)
+/* The after-sync step: each message whose records the finished sync covered goes on. A
+ * message with newer records (check) waits for their sync. */
+static void sched_run_checks(struct sched *s, struct sched_msg *list)
+{
+    while (list != NULL) {
+        struct sched_msg *m = list;
+        list = m->checking_next;
+        m->checking = false;
+        if (!m->check)
+            sched_msg_check(s, m);
+    }
+}
+
+static struct sched_msg *sched_take_checks(struct sched *s)
+{
+    struct sched_msg *list = NULL;
+    while (s->check_head != NULL) {
+        struct sched_msg *m = s->check_head;
+        s->check_head = m->check_next;
+        m->check = false;
+        if (!m->checking) {
+            m->checking = true;
+            m->checking_next = list;
+            list = m;
+        }
+    }
+    return list;
+}
+
+static void sched_log_failed(int err)
+{
+    /* Outcomes can no longer be kept: exit, and the restart redelivers what was not
+     * recorded (duplicates, never losses). */
+    log_event("qlog_error", "error=%s", strerror(err));
+    exit(75);
+}
+
+/* Blocking: write and sync everything logged, then run the checks. For start, compaction
+ * and shutdown, when no sync is in flight. */
+static void sched_log_write_now(struct sched *s)
 {
     if (s->loglen > 0) {
         int err = fileio_write_all(s->log_fd, s->logbuf, s->loglen);
         if (err == 0 && fdatasync(s->log_fd) != 0)
             err = errno;
-        if (err != 0) {
-            log_event("qlog_error", "error=%s", strerror(err));
-            exit(75);
-        }
+        if (err != 0)
+            sched_log_failed(err);
         s->log_size += s->loglen;
         s->loglen = 0;
     }
-    while (s->check_head != NULL) {
-        struct sched_msg *m = s->check_head;
-        s->check_head = m->check_next;
-        m->check = false;
-        sched_msg_check(s, m);
-    }
-    if (s->log_size > SCHED_LOG_ROTATE && !s->closing)
+    sched_run_checks(s, sched_take_checks(s));
+}
+
+static void sched_log_sync_work(void *arg)
+{
+    struct sched *s = arg;
+    s->sync_err = fileio_write_all(s->log_fd, s->syncbuf, s->synclen);
+    if (s->sync_err == 0 && fdatasync(s->log_fd) != 0)
+        s->sync_err = errno;
+}
+
+static void sched_log_flush(struct sched *s);
+
+static void sched_log_sync_done(void *arg)
+{
+    struct sched *s = arg;
+    if (s->sync_err != 0)
+        sched_log_failed(s->sync_err);
+    s->log_size += s->synclen;
+    s->synclen = 0;
+    s->log_busy = false;
+    struct sched_msg *list = s->checking_head;
+    s->checking_head = NULL;
+    sched_run_checks(s, list);
+    if (s->loglen > 0 || s->check_head != NULL)
+        sched_log_flush(s);
+    else if (s->log_size > SCHED_LOG_ROTATE && !s->closing)
         sched_log_compact(s);
+}
+
+/* Group commit: everything logged since the last sync goes to the sync thread as one
+ * write and one fdatasync, while the loop keeps delivering; whatever is logged meanwhile
+ * goes in the next one. */
+static void sched_log_flush(struct sched *s)
+{
+    if (s->log_busy)
+        return; /* sched_log_sync_done starts the next one */
+    if (s->loglen == 0 || s->log_pool == NULL || s->closing) {
+        sched_log_write_now(s);
+        return;
+    }
+    unsigned char *b = s->syncbuf;
+    size_t cap = s->synccap;
+    s->syncbuf = s->logbuf;
+    s->synccap = s->logcap;
+    s->synclen = s->loglen;
+    s->logbuf = b;
+    s->logcap = cap;
+    s->loglen = 0;
+    s->checking_head = sched_take_checks(s);
+    s->log_busy = true;
+    if (pool_submit(s->log_pool, sched_log_sync_work, sched_log_sync_done, s) != 0) {
+        sched_log_sync_work(s);
+        sched_log_sync_done(s);
+    }
 }
 
 static void sched_flush_cb(evutil_socket_t fd, short what, void *arg)
@@ -412,7 +493,7 @@ static int sched_log_compact(struct sched *s)
     DIR *dir;
     struct dirent *de;
 
-    sched_log_flush(s);
+    sched_log_write_now(s);
     if (sched_log_open_new(s) != 0) {
         log_event("qlog_error", "what=compact error=%s", strerror(errno));
         return -1;
@@ -446,7 +527,7 @@ static int sched_log_compact(struct sched *s)
         if (m->held)
             sched_log_rcpt(s, m, QLOG_HOLD, UINT32_MAX);
     }
-    sched_log_flush(s);
+    sched_log_write_now(s);
     if (fsync(s->state_fd) != 0) {
         log_event("qlog_error", "what=compact error=%s", strerror(errno));
         return -1;
@@ -735,6 +816,8 @@ void sched_result(struct sched *s, struct sched_msg *m, uint32_t i,
 
 static void sched_remove(struct sched *s, struct sched_msg *m, const char *why)
 {
+    if (m->check || m->checking)
+        return; /* newer records wait for a sync: its check comes back here */
     if (unlinkat(s->queue_fd, m->id, 0) != 0 && errno != ENOENT) {
         log_event("queue_remove_error", "id=%s error=%s", m->id, strerror(errno));
         sched_due(s, m, sched_now() + 60);
@@ -993,6 +1076,11 @@ struct sched *sched_open(struct event_base *base, const struct config *cfg, stru
         snprintf(err, errlen, "%s/state: %s", cfg->spool, strerror(errno));
         goto fail;
     }
+    s->log_pool = pool_new(base, 1);
+    if (s->log_pool == NULL) {
+        snprintf(err, errlen, "log thread: %s", strerror(errno));
+        goto fail;
+    }
     log_event("queue_loaded", "messages=%zu", s->n);
     int64_t now = sched_now();
     for (size_t k = 0; k < s->cap; k++) {
@@ -1034,12 +1122,13 @@ void sched_close(struct sched *s, unsigned wait_ms)
             break;
         event_base_loop(s->base, EVLOOP_ONCE);
     }
+    pool_free(s->log_pool); /* the sync in flight finishes and its checks run */
+    s->log_pool = NULL;
     if (s->log_fd >= 0)
-        sched_log_flush(s);
+        sched_log_write_now(s);
     sched_route_close(s);
     if (s->log_fd >= 0) {
-        if (s->loglen > 0)
-            sched_log_flush(s);
+        sched_log_write_now(s);
         close(s->log_fd);
     }
     for (size_t k = 0; s->slots != NULL && k < s->cap; k++)
@@ -1048,6 +1137,7 @@ void sched_close(struct sched *s, unsigned wait_ms)
     free(s->slots);
     free(s->heap);
     free(s->logbuf);
+    free(s->syncbuf);
     queue_inject_close(s->inject);
     if (s->timer != NULL)
         event_free(s->timer);

@@ -38,7 +38,7 @@ static void test_delivery_defaults(void **state)
     assert_int_equal(d->rescan, 60 * 1000);
     assert_int_equal(d->concurrency, 100);
     assert_int_equal(d->destination_concurrency, 20);
-    assert_int_equal(d->local_concurrency, 4);
+    assert_int_equal(d->local_concurrency, 32);
     assert_int_equal(d->remote_port, 25);
     assert_int_equal(d->tls, CONF_OUT_TLS_MAY);
     assert_int_equal(d->connect_timeout, 30 * 1000);

@@ -20,4 +20,13 @@
  * are created (0700) only once the existing ones have been checked. */
 void maildir_deliver(const struct deliver_request *rq, struct deliver_result *out);
 
+#define MAILDIR_BATCH 64 /* requests per maildir_deliver_batch call at most */
+
+/* Deliver n (at most MAILDIR_BATCH; more are ignored) requests with shared syncs: all files
+ * written into their tmp/, one syncfs(2) per filesystem, all linked into new/, one more
+ * syncfs per filesystem. outs[i] is request i's result, with the statuses above; a failed
+ * sync fails (and takes back) every delivery it was to cover. */
+void maildir_deliver_batch(const struct deliver_request *rqs, size_t n,
+                           struct deliver_result *outs);
+
 #endif

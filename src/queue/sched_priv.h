@@ -19,6 +19,7 @@ struct queue_inject;
 struct dns;
 struct sched_dest;
 struct sched_conn;
+struct sched_job;
 
 #define SCHED_ALIAS_DEPTH 10     /* alias expansion levels before 5.4.6 */
 #define SCHED_RCPTS_MAX 10000    /* recipients of one message after expansion */
@@ -103,7 +104,11 @@ struct sched {
     /* Destinations (sched_route.c). */
     struct sched_dest **dests;
     size_t ndests, dests_cap;
-    unsigned in_flight;
+    unsigned in_flight;           /* jobs started, local ones included */
+    unsigned in_flight_remote;    /* LMTP/SMTP jobs: what delivery.concurrency caps */
+    struct sched_job **local;     /* local jobs gathered into the next Maildir batch */
+    size_t nlocal;
+    struct event *local_ev;       /* hands the batch to a thread after the current callbacks */
     struct sched_conn *conns;     /* every LMTP/SMTP connection, for shutdown */
 
     bool closing;

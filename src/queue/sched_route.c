@@ -115,7 +115,7 @@ static struct sched_dest *sched_dest_get(struct sched *s, const char *key,
     }
     d->kind = kind;
     d->wait_tail = &d->wait_head;
-    d->limit = kind == SCHED_DEST_LOCAL ? s->cfg->delivery.local_concurrency * 2
+    d->limit = kind == SCHED_DEST_LOCAL ? s->cfg->delivery.local_concurrency * MAILDIR_BATCH
                                          : s->cfg->delivery.destination_concurrency;
     const struct conf_delivery *dc = &s->cfg->delivery;
     enum conf_out_tls t = dc->tls;
@@ -178,11 +178,24 @@ sched_res(struct deliver_result *r, enum deliver_status st, const char *enh, con
     va_end(ap);
 }
 
-static void sched_dest_release(struct sched *s, struct sched_dest *d)
+static void sched_dest_put(struct sched *s, struct sched_dest *d)
 {
     d->busy--;
     s->in_flight--;
+    if (d->kind != SCHED_DEST_LOCAL)
+        s->in_flight_remote--;
+}
+
+static void sched_dest_release(struct sched *s, struct sched_dest *d)
+{
+    sched_dest_put(s, d);
     sched_dispatch_waiting(s);
+}
+
+static bool sched_may_start(const struct sched *s, const struct sched_dest *d)
+{
+    return d->busy < d->limit &&
+           (d->kind == SCHED_DEST_LOCAL || s->in_flight_remote < s->cfg->delivery.concurrency);
 }
 
 /* ---- local delivery (pool thread) ---- */
@@ -213,36 +226,85 @@ static int sched_mkdirs(char *path, size_t fixed_len)
     return 0;
 }
 
+/* A Maildir batch: up to MAILDIR_BATCH local jobs that share their syncs on one thread. */
+struct sched_batch {
+    size_t n;
+    struct sched_job *jobs[MAILDIR_BATCH];
+};
+
 static void sched_local_work(void *arg)
 {
-    struct sched_job *j = arg;
-    struct deliver_request rq = {
-        .queue_path = j->queue_path,
-        .env = &j->m->env,
-        .recipient = j->rcpt,
-        .mailbox_dir = j->mailbox,
-        .verified = true,
-        .body_offset = j->m->body_offset,
-        .body_len = j->m->body_len,
-    };
-    struct stat st;
-    /* Only a root that does not exist at all is made; one that exists as anything else is
-     * the agent's to refuse (K1), never replaced. */
-    if (lstat(j->mailbox, &st) != 0 && errno == ENOENT && sched_mkdirs(j->mailbox, j->fixed_len) != 0) {
-        sched_res(&j->res, DELIVER_TEMPFAIL, "4.2.0", "%s", "mailbox directory cannot be created");
-        return;
+    struct sched_batch *b = arg;
+    struct deliver_request rqs[MAILDIR_BATCH];
+    struct deliver_result outs[MAILDIR_BATCH];
+    size_t map[MAILDIR_BATCH], n = 0;
+    for (size_t i = 0; i < b->n; i++) {
+        struct sched_job *j = b->jobs[i];
+        struct stat st;
+        /* Only a root that does not exist at all is made; one that exists as anything else
+         * is the agent's to refuse (K1), never replaced. */
+        if (lstat(j->mailbox, &st) != 0 && errno == ENOENT &&
+            sched_mkdirs(j->mailbox, j->fixed_len) != 0) {
+            sched_res(&j->res, DELIVER_TEMPFAIL, "4.2.0", "%s",
+                      "mailbox directory cannot be created");
+            continue;
+        }
+        rqs[n] = (struct deliver_request){
+            .queue_path = j->queue_path,
+            .env = &j->m->env,
+            .recipient = j->rcpt,
+            .mailbox_dir = j->mailbox,
+            .verified = true,
+            .body_offset = j->m->body_offset,
+            .body_len = j->m->body_len,
+        };
+        map[n++] = i;
     }
-    maildir_deliver(&rq, &j->res);
+    maildir_deliver_batch(rqs, n, outs);
+    for (size_t k = 0; k < n; k++)
+        b->jobs[map[k]]->res = outs[k];
 }
 
 static void sched_local_done(void *arg)
 {
-    struct sched_job *j = arg;
-    struct sched *s = j->s;
-    struct sched_dest *d = j->d;
-    struct deliver_result res = j->res;
-    sched_job_done(j, &res, NULL);
-    sched_dest_release(s, d);
+    struct sched_batch *b = arg;
+    for (size_t i = 0; i < b->n; i++) {
+        struct sched_job *j = b->jobs[i];
+        struct sched *s = j->s;
+        struct sched_dest *d = j->d;
+        struct deliver_result res = j->res;
+        sched_job_done(j, &res, NULL);
+        sched_dest_release(s, d);
+    }
+    free(b);
+}
+
+/* Hand the gathered local jobs to a thread as one batch. */
+static void sched_local_submit(struct sched *s)
+{
+    while (s->nlocal > 0) {
+        struct sched_batch *b = malloc(sizeof *b);
+        size_t take = s->nlocal < MAILDIR_BATCH ? s->nlocal : MAILDIR_BATCH;
+        if (b == NULL) {
+            log_event("sched_error", "error=out_of_memory what=batch");
+            exit(75);
+        }
+        b->n = take;
+        memcpy(b->jobs, s->local + s->nlocal - take, take * sizeof *b->jobs);
+        s->nlocal -= take;
+        if (pool_submit(s->pool, sched_local_work, sched_local_done, b) != 0) {
+            for (size_t i = 0; i < take; i++)
+                sched_res(&b->jobs[i]->res, DELIVER_TEMPFAIL, "4.3.0", "%s", "out of memory");
+            sched_local_done(b);
+        }
+    }
+}
+
+static void sched_local_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    sched_local_submit(arg);
 }
 
 /* ---- LMTP and SMTP ---- */
@@ -310,8 +372,7 @@ static void sched_conn_sent(struct smtp_conn *conn, const struct deliver_result 
         sched_conn_send(c);
         return;
     }
-    d->busy--;
-    s->in_flight--;
+    sched_dest_put(s, d);
     if (reusable && !s->closing) {
         struct timeval tv = {SCHED_IDLE_SECONDS, 0};
         c->next = d->idle;
@@ -572,12 +633,16 @@ static void sched_job_start(struct sched_job *j)
     d->busy++;
     s->in_flight++;
     if (d->kind == SCHED_DEST_LOCAL) {
-        if (pool_submit(s->pool, sched_local_work, sched_local_done, j) != 0) {
-            sched_res(&j->res, DELIVER_TEMPFAIL, "4.3.0", "%s", "out of memory");
-            sched_local_done(j);
-        }
+        /* Gathered until the current callbacks are done (or a batch is full), so that the
+         * deliveries found together share their syncs (maildir_deliver_batch). */
+        s->local[s->nlocal++] = j;
+        if (s->nlocal == MAILDIR_BATCH)
+            sched_local_submit(s);
+        else
+            event_active(s->local_ev, EV_TIMEOUT, 0);
         return;
     }
+    s->in_flight_remote++;
     while (d->idle != NULL) {
         struct sched_conn *c = d->idle;
         d->idle = c->next;
@@ -598,7 +663,7 @@ static void sched_job_start(struct sched_job *j)
 static void sched_job_queue(struct sched *s, struct sched_job *j)
 {
     struct sched_dest *d = j->d;
-    if (d->wait_head == NULL && d->busy < d->limit && s->in_flight < s->cfg->delivery.concurrency) {
+    if (d->wait_head == NULL && sched_may_start(s, d)) {
         sched_job_start(j);
         return;
     }
@@ -610,11 +675,11 @@ static void sched_job_queue(struct sched *s, struct sched_job *j)
 void sched_dispatch_waiting(struct sched *s)
 {
     bool progress = true;
-    while (progress && s->in_flight < s->cfg->delivery.concurrency && !s->closing) {
+    while (progress && !s->closing) {
         progress = false;
-        for (size_t i = 0; i < s->ndests && s->in_flight < s->cfg->delivery.concurrency; i++) {
+        for (size_t i = 0; i < s->ndests; i++) {
             struct sched_dest *d = s->dests[i];
-            if (d->wait_head == NULL || d->busy >= d->limit)
+            if (d->wait_head == NULL || !sched_may_start(s, d))
                 continue;
             struct sched_job *j = d->wait_head;
             d->wait_head = j->next;
@@ -938,6 +1003,13 @@ void sched_dispatch(struct sched *s, struct sched_msg *m, int64_t now)
 
 int sched_route_open(struct sched *s, char *err, size_t errlen)
 {
+    /* Every local job started and not yet in a batch fits: the destination's limit. */
+    s->local = calloc((size_t)s->cfg->delivery.local_concurrency * MAILDIR_BATCH, sizeof *s->local);
+    s->local_ev = event_new(s->base, -1, 0, sched_local_cb, s);
+    if (s->local == NULL || s->local_ev == NULL) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
     s->pool = pool_new(s->base, s->cfg->delivery.local_concurrency);
     if (s->pool == NULL) {
         snprintf(err, errlen, "thread pool: %s", strerror(errno));
@@ -953,6 +1025,12 @@ void sched_route_close(struct sched *s)
 {
     /* Finished local jobs record their results; jobs never started go back to pending
      * (not recorded: the next start tries them). */
+    /* Local jobs never handed to a thread stay unrecorded: the next start delivers them. */
+    while (s->nlocal > 0) {
+        struct sched_job *j = s->local[--s->nlocal];
+        j->m->busy--;
+        sched_job_free(j);
+    }
     pool_free(s->pool);
     s->pool = NULL;
     /* Connections still busy at the deadline: their recipients stay unrecorded. */
@@ -992,6 +1070,11 @@ void sched_route_close(struct sched *s)
     s->ndests = 0;
     dns_close(s->dns);
     s->dns = NULL;
+    if (s->local_ev != NULL)
+        event_free(s->local_ev);
+    s->local_ev = NULL;
+    free(s->local);
+    s->local = NULL;
     if (s->tls_ctx != NULL)
         SSL_CTX_free(s->tls_ctx);
 }

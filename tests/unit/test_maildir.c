@@ -562,6 +562,48 @@ static void test_maildir_verified_request(void **state)
     assert_int_equal(m_count(newdir, NULL, 0), before);
 }
 
+/* A batch shares its syncs but keeps each result apart: a refused mailbox (K1) or a bad
+ * address fails alone, the others are delivered byte for byte. */
+static void test_maildir_batch_results_apart(void **state)
+{
+    struct m_ctx *t = *state;
+    static const unsigned char body[] = "Subject: batch\r\n\r\nshared syncs\r\n";
+    char other[256], third[256], link[256], target[256];
+    t->env.sender = "s@example.org";
+    m_commit(t, body, sizeof body - 1);
+    snprintf(other, sizeof other, "%s/other", t->dir);
+    assert_int_equal(mkdir(other, 0700), 0);
+    snprintf(third, sizeof third, "%s/third", t->dir);
+    assert_int_equal(mkdir(third, 0700), 0);
+    snprintf(target, sizeof target, "%s/target", t->dir);
+    assert_int_equal(mkdir(target, 0700), 0);
+    snprintf(link, sizeof link, "%s/link", t->dir);
+    assert_int_equal(symlink(target, link), 0);
+    struct deliver_request rqs[6];
+    struct deliver_result outs[6];
+    const char *boxes[6] = {t->mbox, other, link, t->mbox, t->mbox, third};
+    const char *rcpts[6] = {"a@x.test", "b@x.test", "c@x.test", "d\r\n@x.test", "e@x.test",
+                            "f@x.test"};
+    for (size_t i = 0; i < 6; i++)
+        rqs[i] = (struct deliver_request){.queue_path = t->qpath, .env = &t->env,
+                                          .recipient = rcpts[i], .mailbox_dir = boxes[i]};
+    maildir_deliver_batch(rqs, 6, outs);
+    static const enum deliver_status want[6] = {DELIVER_OK, DELIVER_OK, DELIVER_PERMFAIL,
+                                                DELIVER_PERMFAIL, DELIVER_OK, DELIVER_OK};
+    for (size_t i = 0; i < 6; i++)
+        assert_int_equal(outs[i].status, want[i]);
+    assert_string_equal(outs[2].enhanced, "5.2.0");
+    assert_string_equal(outs[3].enhanced, "5.1.3");
+    char d[300];
+    snprintf(d, sizeof d, "%s/new", t->mbox);
+    assert_int_equal(m_count(d, NULL, 0), 2);
+    snprintf(d, sizeof d, "%s/tmp", t->mbox);
+    assert_int_equal(m_count(d, NULL, 0), 0);
+    assert_int_equal(m_count(target, NULL, 0), 0);
+    m_check_delivered(t, other, "s@example.org", "b@x.test", body, sizeof body - 1);
+    m_check_delivered(t, third, "s@example.org", "f@x.test", body, sizeof body - 1);
+}
+
 static void test_maildir_k7_write_error_midway_leaves_nothing(void **state)
 {
     struct m_ctx *t = *state;
@@ -603,6 +645,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maildir_k7_full_filesystem_leaves_nothing, m_setup,
                                         m_teardown),
         cmocka_unit_test_setup_teardown(test_maildir_verified_request, m_setup, m_teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_batch_results_apart, m_setup, m_teardown),
         cmocka_unit_test_setup_teardown(test_maildir_k7_write_error_midway_leaves_nothing, m_setup,
                                         m_teardown),
     };

@@ -235,7 +235,7 @@ struct sched_batch {
 static void sched_local_work(void *arg)
 {
     struct sched_batch *b = arg;
-    struct deliver_request rqs[MAILDIR_BATCH];
+    struct deliver_request rqs[MAILDIR_BATCH] = {0};
     struct deliver_result outs[MAILDIR_BATCH];
     size_t map[MAILDIR_BATCH], n = 0;
     for (size_t i = 0; i < b->n; i++) {

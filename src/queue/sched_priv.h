@@ -1,5 +1,6 @@
-/* sched_priv: what the scheduler's files share (scheduler.c: messages, the outcome log and
- * the state machine; sched_route.c: routing and dispatch to agents; sched_bounce.c: DSNs).
+/* sched_priv: what the scheduler's files share (scheduler.c: messages and the recipient
+ * state machine; sched_route.c: routing and dispatch to agents; sched_bounce.c: DSNs).
+ * sched_log.c: the outcome log; sched_ctl.c: operator actions and listing.
  * Not for use outside src/queue/sched*.c. */
 #ifndef SLUICE_QUEUE_SCHED_PRIV_H
 #define SLUICE_QUEUE_SCHED_PRIV_H
@@ -8,7 +9,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <limits.h>
+
+#include <event2/util.h>
+
 #include "deliver/agent.h"
+#include "deliver/smtp_client.h"
 #include "queue/qlog.h"
 #include "queue/scheduler.h"
 
@@ -115,12 +121,14 @@ struct sched {
     struct sched_stats stats;
 };
 
-/* scheduler.c */
+/* scheduler.c: messages and recipient states */
 int64_t sched_now(void);
-void sched_log_add(struct sched *s, const struct qlog_rec *r);
-void sched_log_rcpt(struct sched *s, struct sched_msg *m, enum qlog_type type, uint32_t i);
+struct sched_msg *sched_find(struct sched *s, const char *id);
 void sched_due(struct sched *s, struct sched_msg *m, int64_t when);
-void sched_mark_check(struct sched *s, struct sched_msg *m);
+/* After the log is synced: bounce what failed, warn about what waits, remove what is done. */
+void sched_msg_check(struct sched *s, struct sched_msg *m);
+/* Unlink a finished message, log REMOVED, free it (not while a list or a job holds it). */
+void sched_remove(struct sched *s, struct sched_msg *m, const char *why);
 /* An agent's answer for recipient i of m (m->busy already decremented by the caller when
  * the job is over): records it and moves the recipient on. */
 void sched_result(struct sched *s, struct sched_msg *m, uint32_t i,
@@ -128,7 +136,68 @@ void sched_result(struct sched *s, struct sched_msg *m, uint32_t i,
 /* Append a recipient (alias expansion); its index, or -1 when the message has too many. */
 long sched_rcpt_add(struct sched *s, struct sched_msg *m, const char *addr, uint32_t parent);
 
-/* sched_route.c */
+/* sched_log.c: the outcome log */
+void sched_log_add(struct sched *s, const struct qlog_rec *r);
+void sched_log_rcpt(struct sched *s, struct sched_msg *m, enum qlog_type type, uint32_t i);
+/* Re-examine m (sched_msg_check) once its records are synced. */
+void sched_mark_check(struct sched *s, struct sched_msg *m);
+void sched_log_write_now(struct sched *s);   /* blocking: start, compaction, shutdown */
+int sched_log_compact(struct sched *s);
+int sched_replay(struct sched *s);           /* every segment, in order, onto queue/ */
+void sched_flush_cb(evutil_socket_t fd, short what, void *arg);
+
+/* sched_route.c: jobs and destinations */
+enum sched_dest_kind { SCHED_DEST_LOCAL, SCHED_DEST_LMTP, SCHED_DEST_SMTP };
+
+struct sched_job {
+    struct sched_job *next;
+    struct sched *s;
+    struct sched_dest *d;
+    struct sched_msg *m;
+    uint32_t *idx;                 /* recipients of m */
+    size_t n;
+    /* Local: computed on the loop, used on a pool thread. */
+    char rcpt[1024];               /* copied: the loop may grow m->r meanwhile */
+    char mailbox[PATH_MAX];
+    size_t fixed_len;              /* the template's part before any %: must exist */
+    char queue_path[PATH_MAX];
+    struct deliver_result res;
+    /* LMTP and SMTP. */
+    struct queue_rcpt *rcpts;
+    struct smtp_msg msg;
+    int body_fd;
+};
+
+struct sched_dest {
+    char *key;                     /* "local", "lmtp:ADDR", "smtp:DOMAIN", "smarthost" */
+    enum sched_dest_kind kind;
+    char *domain;                  /* SMTP: the domain to look up; NULL for the smarthost */
+    enum smtp_client_tls tls;
+    unsigned busy;                 /* jobs holding a connection or a thread */
+    unsigned limit;
+    struct sched_job *wait_head, **wait_tail;
+    struct sched_conn *idle;       /* connections with nothing to do, newest first */
+};
+
+void sched_job_free(struct sched_job *j);
+/* The job is over: each recipient gets its result, the job is freed. */
+void sched_job_done(struct sched_job *j, const struct deliver_result *results,
+                    const char *remote_mta);
+void sched_job_fail_all(struct sched_job *j, const struct deliver_result *res,
+                        const char *remote_mta);
+__attribute__((format(printf, 4, 5))) void sched_res(struct deliver_result *r,
+                                                     enum deliver_status st, const char *enh,
+                                                     const char *fmt, ...);
+void sched_dest_put(struct sched *s, struct sched_dest *d);     /* a job of d is over */
+void sched_dest_release(struct sched *s, struct sched_dest *d); /* and start what waits */
+
+/* sched_conn.c: LMTP and SMTP connections */
+void sched_conn_new(struct sched *s, struct sched_dest *d, struct sched_job *j);
+/* Send j on an idle connection of d; false when there is none alive. */
+bool sched_conn_reuse(struct sched_dest *d, struct sched_job *j);
+void sched_conns_close(struct sched *s);
+
+/* sched_route.c: routing */
 int sched_route_open(struct sched *s, char *err, size_t errlen);
 void sched_route_close(struct sched *s);
 /* Route m's due recipients and start or queue their jobs; returns when limits are hit. */

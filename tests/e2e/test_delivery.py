@@ -244,26 +244,33 @@ def test_i10_corrupt_queue_file_is_set_aside(make_daemon):
 def test_i13_queue_manager_killed_during_delivery(make_daemon):
     """HOSTILE-INPUTS I13: SIGKILL the queue manager while it delivers; the master starts
     a new one, and every acknowledged recipient is delivered at least once."""
-    d = make_daemon(delivery=FAST)
-    n = 150
+    d = make_daemon(delivery=FAST + "\nlocal-concurrency 1")
+    n = 300
     rcpts = ("alice@mx.test", "bob@mx.test")
+    first = d.qmgr_pid()
+    # Stopped while the mail arrives, so that it finds all of it at once and is killed in
+    # the middle of delivering it, one thread, 64 recipients a batch.
+    os.kill(first, signal.SIGSTOP)
     for start in range(0, n, 50):  # limits.messages is 100 per connection
         with Client(d.port) as c:
             c.expect("EHLO client.test", 250)
             for i in range(start, start + 50):
                 send_message(c, b"Subject: m%d\r\n\r\nbody %d\r\n" % (i, i), rcpts=rcpts)
             c.expect("QUIT", 221)
-    first = d.qmgr_pid()
-    wait_for(lambda: d.log_events("delivered"), 10.0, what="deliveries to start")
+    wait_for(lambda: len(d.queued()) == n, 10.0, what="every message in queue/")
+    os.kill(first, signal.SIGCONT)
+    wait_for(lambda: d.log_events("delivered"), 10.0, what="deliveries to start", interval=0.001)
     os.kill(first, signal.SIGKILL)
     wait_for(lambda: d.log_events("qmgr_crash"), 5.0, what="the master to notice")
-    wait_queue_empty(d, timeout=30.0)
+    wait_for(lambda: len(d.log_events("qmgr_spawn")) == 2, 5.0, what="a new queue manager")
+    wait_queue_empty(d, timeout=60.0)
+    loaded = [ln for ln in d.log_events("queue_loaded")]
+    assert len(loaded) == 2 and "messages=0" not in loaded[1], loaded
     for r in rcpts:
         got = d.delivered(r)
         subjects = set(re.findall(rb"Subject: (m\d+)", b"".join(got)))
         assert subjects == {b"m%d" % i for i in range(n)}, r
         assert len(got) >= n
-    assert len(d.log_events("qmgr_spawn")) == 2
 
 
 def test_bare_postmaster_is_delivered_to_the_first_domain(make_daemon):

@@ -8,6 +8,8 @@ to SMTP clients), so what is sent is exactly what an SMTP client handed over."""
 import base64
 import os
 import re
+import signal
+import threading
 
 import pytest
 
@@ -226,6 +228,32 @@ def test_5xx_greeting_bounce_names_the_remote_mta(make_daemon, dns, fakes):
     assert b"Remote-MTA: dns; mx.remote.test" in f
     assert b"Diagnostic-Code: smtp; 554 5.7.1 no mail from you" in f
     wait_queue_empty(d)
+
+
+def test_i13_killed_after_the_remote_took_it_is_sent_again(make_daemon, dns, fakes):
+    """HOSTILE-INPUTS I13: the queue manager dies after the peer has the whole message but
+    before its 250 is recorded: the restarted one sends it again (a duplicate, never a
+    loss), and the message leaves the queue only then."""
+    release = threading.Event()
+
+    def hook(ev, s, arg):
+        if ev == "end" and not release.is_set():
+            release.wait(10.0)  # hold the 250 while the queue manager is killed
+        return None
+
+    fake = fakes(hook)
+    d = sender(make_daemon, dns.server, fake.port, aliases="fwd@mx.test: u@remote.test\n")
+    qid = submit(d, ("fwd@mx.test",))
+    fake.wait_txns(1)
+    first = d.qmgr_pid()
+    os.kill(first, signal.SIGKILL)
+    wait_event(d, "qmgr_crash")
+    release.set()
+    txns = fake.wait_txns(2, timeout=20.0)
+    assert all(split_received(t.message)[1] == BODY for t in txns)
+    wait_queue_empty(d)
+    assert not d.log_events("bounce")
+    assert qid not in d.queued()
 
 
 def test_4xx_then_success_on_retry(make_daemon, dns, fakes):

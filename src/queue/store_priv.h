@@ -33,6 +33,7 @@
 #define STORE_CKPT_INTERVAL_NS 200000000L
 #define STORE_CKPT_MAX_ACKED 1000
 #define STORE_SEGMENT_MAX ((off_t)64 * 1024 * 1024)
+#define STORE_SEGMENT_PREALLOC ((off_t)1024 * 1024) /* written ahead in a new segment */
 #define STORE_CKPT_RETRY_NS 1000000000L
 /* A segment name taken by a dead worker whose pid we reuse is skipped, this many times. */
 #define STORE_SEG_TRIES 1000

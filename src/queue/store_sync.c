@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "queue/store_priv.h"
@@ -37,6 +38,58 @@ static void store_seg_unlink(struct queue_store *qs, const struct store_seg *sg)
     store_seg_name(qs, sg->seq, name);
     close(sg->fd);
     unlinkat(qs->wal_fd, name, 0);
+}
+
+/* Written zeros, not fallocate(2): blocks that are allocated and written let a round's
+ * fdatasync overwrite them without a journal commit (the size and the extents stay as they
+ * are), which is most of its cost; unwritten extents would need one per write. A zero
+ * header ends the segment for recovery. Best effort: without it the log only grows. */
+static void store_seg_prealloc(int fd)
+{
+    static const unsigned char zeros[64 * 1024];
+    for (off_t off = 0; off < STORE_SEGMENT_PREALLOC; off += (off_t)sizeof zeros) {
+        if (fileio_pwrite_all(fd, zeros, sizeof zeros, off) != 0) {
+            if (ftruncate(fd, 0) != 0) {
+                /* The zeros read as the end of the segment anyway. */
+            }
+            return;
+        }
+    }
+}
+
+/* Reuse the file of segment i, whose records are all in queue/ now, as the new current
+ * segment under the next name (rename, never replacing: a name left by a crashed worker
+ * whose pid this process got again is skipped). Its blocks are written already, so the
+ * rounds overwrite them without a journal commit; the records of its earlier use carry
+ * the old sequence number and end the segment for recovery (wal.c). */
+static int store_seg_recycle(struct queue_store *qs, size_t i)
+{
+    struct store_seg *sg = &qs->segs[i];
+    char from[STORE_SEG_NAME], to[STORE_SEG_NAME];
+    struct stat st;
+    store_seg_name(qs, sg->seq, from);
+    for (int tries = 0; tries < STORE_SEG_TRIES; tries++) {
+        uint64_t seq = qs->next_wal_seq++;
+        store_seg_name(qs, seq, to);
+        if (renameat2(qs->wal_fd, from, qs->wal_fd, to, RENAME_NOREPLACE) != 0) {
+            if (errno == EEXIST)
+                continue;
+            return errno;
+        }
+        /* A burst may have grown it far: keep what the next rounds are likely to use. */
+        if (fstat(sg->fd, &st) == 0 && st.st_size > STORE_SEGMENT_PREALLOC &&
+            ftruncate(sg->fd, STORE_SEGMENT_PREALLOC) != 0) {
+            /* Kept longer: only space. */
+        }
+        sg->seq = seq;
+        sg->nacked = 0;
+        qs->cur_live = true;
+        qs->cur_synced = false;
+        qs->wal_off = 0;
+        qs->rlen = 0;
+        return 0;
+    }
+    return EEXIST;
 }
 
 /* A new current segment. O_EXCL: a name left by a crashed worker whose pid this process
@@ -61,6 +114,7 @@ static int store_seg_create(struct queue_store *qs)
             continue;
         if (fd < 0)
             return errno;
+        store_seg_prealloc(fd);
         qs->segs[qs->nsegs++] = (struct store_seg){.seq = seq, .fd = fd};
         qs->cur_live = true;
         qs->cur_synced = false;
@@ -128,7 +182,8 @@ static int store_wal_append(struct queue_store *qs, struct queue_msg *m, bool *c
         err = store_wal_flush(qs);
     if (err != 0)
         return err;
-    queue_wal_head_encode(qs->rbuf + qs->rlen, m->id, m->file_len, m->file_crc);
+    queue_wal_head_encode(qs->rbuf + qs->rlen, qs->segs[qs->nsegs - 1].seq, m->id, m->file_len,
+                          m->file_crc);
     qs->rlen += QUEUE_WAL_HEAD;
     uLong crc = crc32_z(0, NULL, 0);
     for (uint64_t off = 0; off < m->file_len;) {
@@ -311,7 +366,8 @@ static bool store_time_reached(const struct timespec *due)
 }
 
 /* Move every acknowledged message into queue/, then retire the segments that held them
- * (unlink, one fsync of wal/, which also covers the next segment's creation). On failure
+ * (the newest renamed to be the next one, the others unlinked; one fsync of wal/ covers
+ * both). On failure
  * nothing is retired and the next attempt comes after STORE_CKPT_RETRY_NS. */
 static void store_checkpoint(struct queue_store *qs, bool closing)
 {
@@ -337,16 +393,25 @@ static void store_checkpoint(struct queue_store *qs, bool closing)
         close(qs->ck_fd);
     qs->ck_fd = -1;
     store_now(&qs->last_ckpt);
-    size_t old = qs->nsegs;
+    size_t old = qs->nsegs, keep = old;
     qs->cur_live = false;
-    /* Should the new segment fail, the next round tries again. */
-    if (!closing)
+    /* The newest retired segment becomes the next one; should that fail, a new file; and
+     * should that fail too, the next round tries again. */
+    if (!closing && old > 0 && store_seg_recycle(qs, old - 1) == 0)
+        keep = old - 1;
+    else if (!closing)
         (void)store_seg_create(qs);
     for (size_t i = 0; i < old; i++)
-        store_seg_unlink(qs, &qs->segs[i]);
-    if (qs->nsegs > old)
-        qs->segs[0] = qs->segs[old];
-    qs->nsegs -= old;
+        if (i != keep)
+            store_seg_unlink(qs, &qs->segs[i]);
+    if (keep < old) {
+        qs->segs[0] = qs->segs[keep];
+        qs->nsegs = 1;
+    } else {
+        if (qs->nsegs > old)
+            qs->segs[0] = qs->segs[old];
+        qs->nsegs -= old;
+    }
     /* Should this fsync fail, the old segments may come back after a power loss: their
      * records are then found in queue/ and skipped. The new segment gets the fsync again
      * before its first record (cur_synced). */

@@ -7,7 +7,9 @@
  * - a record is trusted only when its header is well formed (the id is checked before it
  *   becomes a file name) and its CRC-32 over header and payload matches; a segment is read
  *   up to its first record that is not, since only a crash mid-append leaves one and
- *   nothing after it was ever acknowledged;
+ *   nothing after it was ever acknowledged, or that belongs to another sequence number:
+ *   the store reuses a checkpointed segment's file under the next name, and what it
+ *   held before is never read again;
  * - a file reaches queue/ only by rename of a temp file that was written and fsynced
  *   whole, so the rule "every file in queue/ is complete" holds during recovery too;
  * - segments are unlinked only after queue/ is fsynced;
@@ -30,14 +32,14 @@
 #define WAL_CHUNK (64 * 1024)
 #define WAL_TMP_SUFFIX ".wal"
 
-void queue_wal_head_encode(unsigned char head[QUEUE_WAL_HEAD], const char id[ID_LEN + 1],
-                           uint64_t len, uint32_t payload_crc)
+void queue_wal_head_encode(unsigned char head[QUEUE_WAL_HEAD], uint64_t seq,
+                           const char id[ID_LEN + 1], uint64_t len, uint32_t payload_crc)
 {
     memcpy(head, QUEUE_WAL_MAGIC, 4);
     bytes_put32(head + 4, QUEUE_WAL_VERSION);
-    memcpy(head + 8, id, ID_LEN);
-    bytes_put32(head + 28, (uint32_t)(len >> 32));
-    bytes_put32(head + 32, (uint32_t)len);
+    bytes_put64(head + 8, seq);
+    memcpy(head + 16, id, ID_LEN);
+    bytes_put64(head + 36, len);
     uLong crc = crc32_combine(crc32_z(0, head, QUEUE_WAL_CRC_OFF), payload_crc, (z_off_t)len);
     bytes_put32(head + QUEUE_WAL_CRC_OFF, (uint32_t)crc);
 }
@@ -45,11 +47,12 @@ void queue_wal_head_encode(unsigned char head[QUEUE_WAL_HEAD], const char id[ID_
 bool queue_wal_head_decode(const unsigned char head[QUEUE_WAL_HEAD], struct queue_wal_head *h)
 {
     if (memcmp(head, QUEUE_WAL_MAGIC, 4) != 0 || bytes_get32(head + 4) != QUEUE_WAL_VERSION ||
-        !id_valid((const char *)head + 8, ID_LEN))
+        !id_valid((const char *)head + 16, ID_LEN))
         return false;
-    memcpy(h->id, head + 8, ID_LEN);
+    h->seq = bytes_get64(head + 8);
+    memcpy(h->id, head + 16, ID_LEN);
     h->id[ID_LEN] = '\0';
-    h->len = (uint64_t)bytes_get32(head + 28) << 32 | bytes_get32(head + 32);
+    h->len = bytes_get64(head + 36);
     h->crc = bytes_get32(head + QUEUE_WAL_CRC_OFF);
     return true;
 }
@@ -105,9 +108,11 @@ int queue_wal_materialize(int seg_fd, off_t off, const struct queue_wal_head *h,
     return err;
 }
 
-/* Replay one segment up to its first invalid record. Only I/O errors are returned; an
- * invalid or cut record ends the segment and is counted in torn. */
-static int wal_replay_segment(int seg_fd, int incoming_fd, int queue_fd,
+/* Replay one segment (sequence seq) up to its first invalid record. Only I/O errors are
+ * returned; an invalid or cut record ends the segment and is counted in torn. A valid
+ * header of another sequence ends it too, as the end of what was written since the file
+ * was reused (not torn). */
+static int wal_replay_segment(int seg_fd, uint64_t seq, int incoming_fd, int queue_fd,
                               struct queue_store_recovery *c)
 {
     struct stat st;
@@ -121,9 +126,22 @@ static int wal_replay_segment(int seg_fd, int incoming_fd, int queue_fd,
             return 0;
         unsigned char head[QUEUE_WAL_HEAD];
         struct queue_wal_head h;
-        int err = left < QUEUE_WAL_HEAD ? EINVAL : fileio_pread_all(seg_fd, head, sizeof head, off);
+        size_t want = left < QUEUE_WAL_HEAD ? (size_t)left : QUEUE_WAL_HEAD;
+        int err = fileio_pread_all(seg_fd, head, want, off);
+        /* Zeros are the space a new segment is created with: its end, not a torn record. */
+        static const unsigned char zero[QUEUE_WAL_HEAD];
+        if (err == 0 && memcmp(head, zero, want) == 0)
+            return 0;
+        if (err == 0 && want < QUEUE_WAL_HEAD)
+            err = EINVAL;
         if (err == 0 && (!queue_wal_head_decode(head, &h) || h.len > left - QUEUE_WAL_HEAD))
             err = EINVAL;
+        if (err == 0 && h.seq != seq) {
+            /* Intact, it is left from the file's earlier use: the end. Damaged, torn. */
+            err = wal_copy_payload(seg_fd, off, &h, -1);
+            if (err == 0)
+                return 0;
+        }
         bool present = false;
         if (err == 0) {
             struct stat qst;
@@ -159,23 +177,41 @@ static const char *wal_next_name(DIR *d)
     return NULL;
 }
 
-/* A segment of pid: "<pid>-<seq>", both decimal, as the store names them. pid 0 takes
- * every name. */
+/* Decimal digits, no sign, no leading zero (but "0"), into *v without overflow. */
+static bool wal_number(const char *s, size_t len, uint64_t *v)
+{
+    *v = 0;
+    if (len == 0 || len > 19 || (len > 1 && s[0] == '0'))
+        return false;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return false;
+        *v = *v * 10 + (uint64_t)(s[i] - '0');
+    }
+    return true;
+}
+
+/* A segment name "<pid>-<seq>", both decimal, as the store makes them: *seq set. */
+static bool wal_segment_name(const char *name, pid_t *pid, uint64_t *seq)
+{
+    const char *dash = strchr(name, '-');
+    uint64_t p;
+    if (dash == NULL || !wal_number(name, (size_t)(dash - name), &p) || p == 0 ||
+        p > INT32_MAX || !wal_number(dash + 1, strlen(dash + 1), seq))
+        return false;
+    *pid = (pid_t)p;
+    return true;
+}
+
+/* Is name one to handle when recovering pid (0: every name; the others are only unlinked)?
+ * Recovering one pid takes exactly the segments "<pid>-<digits>". */
 static bool wal_name_of(const char *name, pid_t pid)
 {
+    pid_t p;
+    uint64_t seq;
     if (pid == 0)
         return true;
-    char prefix[32];
-    int n = snprintf(prefix, sizeof prefix, "%ld-", (long)pid);
-    if (n < 0 || (size_t)n >= sizeof prefix || strncmp(name, prefix, (size_t)n) != 0)
-        return false;
-    const char *seq = name + n;
-    if (*seq == '\0')
-        return false;
-    for (; *seq != '\0'; seq++)
-        if (*seq < '0' || *seq > '9')
-            return false;
-    return true;
+    return wal_segment_name(name, &p, &seq) && p == pid;
 }
 
 static int wal_recover(int wal_fd, pid_t pid, int incoming_fd, int queue_fd,
@@ -203,8 +239,12 @@ static int wal_recover(int wal_fd, pid_t pid, int incoming_fd, int queue_fd,
         if (fstat(fd, &st) != 0)
             err = errno;
         else if (S_ISREG(st.st_mode)) {
+            pid_t p;
+            uint64_t seq;
             c.segments++;
-            err = wal_replay_segment(fd, incoming_fd, queue_fd, &c);
+            /* A name the store did not make holds no record it wrote: unlinked unread. */
+            if (wal_segment_name(name, &p, &seq))
+                err = wal_replay_segment(fd, seq, incoming_fd, queue_fd, &c);
         }
         close(fd);
     }

@@ -148,6 +148,79 @@ static void test_store_i6_crash_points(void **state)
     }
 }
 
+/* A checkpointed segment's file is reused as the next segment (its blocks already written,
+ * so the rounds' fdatasync needs no journal commit). The records of its earlier use stay
+ * behind the new ones; they must never come back, even when the queue manager has since
+ * delivered and removed those messages: same-size messages, so that the new record covers
+ * the first old one exactly and the next old ones sit where a reader would look. */
+static void test_store_recycled_segment_never_resurrects(void **state)
+{
+    struct t_ctx *t = *state;
+    char old_ids[3][ID_LEN + 1], new_id[ID_LEN + 1];
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        struct event_base *base = event_base_new();
+        struct t_ctx *c = calloc(1, sizeof *c);
+        c->base = base;
+        c->qs = base ? queue_store_open(t->spool, base) : NULL;
+        if (c->qs == NULL)
+            _exit(2);
+        unsigned char body[2000];
+        t_fill(body, sizeof body, 7);
+        char ids[4][ID_LEN + 1];
+        for (size_t k = 0; k < 4; k++) {
+            if (k == 3) {
+                /* The three are in queue/ once the checkpoint ran; "deliver" them. */
+                struct queue_store_stats st;
+                do {
+                    event_base_loop(base, EVLOOP_NONBLOCK);
+                    usleep(10000);
+                    queue_store_get_stats(c->qs, &st);
+                } while (st.checkpoints == 0);
+                for (size_t j = 0; j < 3; j++)
+                    if (unlink(t_path(t, "queue", ids[j])) != 0)
+                        _exit(4);
+            }
+            struct queue_msg *m = queue_msg_begin(c->qs, &t_env, ids[k]);
+            if (m == NULL || queue_msg_write(m, body, sizeof body) != 0 ||
+                write(fds[1], ids[k], ID_LEN) != ID_LEN)
+                _exit(2);
+            queue_msg_commit(m, t_commit_cb, k, c);
+            while (c->ncb < k + 1)
+                event_base_loop(base, EVLOOP_ONCE);
+            if (c->errors[k] != 0)
+                _exit(3);
+        }
+        _exit(0); /* a crash: no close, no checkpoint of the fourth */
+    }
+    close(fds[1]);
+    for (size_t k = 0; k < 4; k++) {
+        char *dst = k < 3 ? old_ids[k] : new_id;
+        assert_int_equal(read(fds[0], dst, ID_LEN), ID_LEN);
+        dst[ID_LEN] = '\0';
+    }
+    close(fds[0]);
+    int status;
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFEXITED(status));
+    assert_int_equal(WEXITSTATUS(status), 0);
+    assert_int_equal(t_count(t, "wal"), 1);
+    struct queue_store_recovery rec;
+    t_recover(t, &rec);
+    assert_int_equal(rec.replayed, 1);
+    assert_int_equal(rec.torn, 0);
+    assert_true(t_exists(t, "queue", new_id));
+    for (size_t k = 0; k < 3; k++)
+        assert_false(t_exists(t, "queue", old_ids[k]));
+    unsigned char body[2000];
+    t_fill(body, sizeof body, 7);
+    t_check_file(t, new_id, body, sizeof body);
+}
+
 /* HOSTILE-INPUTS I4: kill -9 right after the 250s. Checkpoints fail in the child, so every
  * message is only in the log (and in incoming/, which prepare deletes): recovery must put
  * each one in queue/, byte for byte. */
@@ -236,20 +309,26 @@ static void test_store_i6_torn_last_record_ignored(void **state)
     static const struct {
         const char *name;
         int kind;
-        long where; /* T_CUT: bytes of record 3 kept; T_FLIP: offset in record 3 */
+        long where; /* T_CUT: bytes of record 3 kept; T_FLIP: offset in record 3;
+                       T_APPEND: zeros after it, the rest of the file cut */
         size_t replayed;
+        size_t torn;
     } cases[] = {
-        {"last byte cut", T_CUT, -1, 2},
-        {"only the header", T_CUT, 40, 2},
-        {"half the header", T_CUT, 20, 2},
-        {"one byte of it", T_CUT, 1, 2},
-        {"payload byte flipped", T_FLIP, 100, 2},
-        {"last byte flipped", T_FLIP, -1, 2},
-        {"length flipped", T_FLIP, 35, 2},
-        {"id made lowercase", T_FLIP, 8, 2},
-        {"CRC flipped", T_FLIP, 37, 2},
-        {"zeros after the last record", T_APPEND, 7, 3},
-        {"a whole header's worth of zeros", T_APPEND, 40, 3},
+        {"last byte cut", T_CUT, -1, 2, 1},
+        {"only the header", T_CUT, 48, 2, 1},
+        {"half the header", T_CUT, 24, 2, 1},
+        {"one byte of it", T_CUT, 1, 2, 1},
+        {"payload byte flipped", T_FLIP, 100, 2, 1},
+        {"last byte flipped", T_FLIP, -1, 2, 1},
+        {"length flipped", T_FLIP, 43, 2, 1},
+        {"sequence flipped", T_FLIP, 15, 2, 1},
+        {"id made lowercase", T_FLIP, 16, 2, 1},
+        {"CRC flipped", T_FLIP, 45, 2, 1},
+        /* Zeros are the space a new segment is made with: the end, not damage. */
+        {"the segment's own zeros after it", T_APPEND, -1, 3, 0},
+        {"a few zeros after it", T_APPEND, 7, 3, 0},
+        {"a whole header's worth of zeros", T_APPEND, 48, 3, 0},
+        {"nothing after it", T_APPEND, 0, 3, 0},
     };
     size_t sizes[3] = {1000, 70000, 3000};
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -258,27 +337,28 @@ static void test_store_i6_torn_last_record_ignored(void **state)
         char path[256];
         size_t len;
         unsigned char *seg = t_segment(t, path, sizeof path, &len);
-        size_t r3 = 40 + (size_t)t_get64(seg + 28);
-        r3 += 40 + (size_t)t_get64(seg + r3 + 28);
-        size_t r3len = len - r3;
+        size_t r3 = 48 + (size_t)t_get64(seg + 36);
+        r3 += 48 + (size_t)t_get64(seg + r3 + 36);
+        size_t r3len = 48 + (size_t)t_get64(seg + r3 + 36);
+        assert_true(r3 + r3len <= len);
         if (cases[i].kind == T_CUT) {
             len = r3 + (cases[i].where < 0 ? r3len - 1 : (size_t)cases[i].where);
         } else if (cases[i].kind == T_FLIP) {
             size_t at = r3 + (cases[i].where < 0 ? r3len - 1 : (size_t)cases[i].where);
-            seg[at] = cases[i].where == 8 ? (unsigned char)(seg[at] | 0x20) : seg[at] ^ 0x5a;
-            if (cases[i].where == 8 && seg[at] >= '0' && seg[at] <= '9')
+            seg[at] = cases[i].where == 16 ? (unsigned char)(seg[at] | 0x20) : seg[at] ^ 0x5a;
+            if (cases[i].where == 16 && seg[at] >= '0' && seg[at] <= '9')
                 seg[at] = 'a';
-        } else {
-            memset(seg + len, 0, (size_t)cases[i].where);
-            len += (size_t)cases[i].where;
+        } else if (cases[i].where >= 0) {
+            memset(seg + r3 + r3len, 0, (size_t)cases[i].where);
+            len = r3 + r3len + (size_t)cases[i].where;
         }
         t_write_file(path, seg, len);
         free(seg);
         struct queue_store_recovery rec;
         t_recover(t, &rec);
-        if (rec.replayed != cases[i].replayed)
-            fail_msg("%s: %llu replayed", cases[i].name, (unsigned long long)rec.replayed);
-        assert_int_equal(rec.torn, 1);
+        if (rec.replayed != cases[i].replayed || rec.torn != cases[i].torn)
+            fail_msg("%s: %llu replayed, %llu torn", cases[i].name,
+                     (unsigned long long)rec.replayed, (unsigned long long)rec.torn);
         for (size_t k = 0; k < 3; k++) {
             if (k < cases[i].replayed) {
                 unsigned char *body = malloc(sizes[k]);
@@ -327,20 +407,24 @@ static void test_store_recovery_skips_ids_in_queue(void **state)
 }
 
 /* Build a record the way the store does: header, then the CRC of header and payload. */
-static size_t t_record(unsigned char *out, const char *magic, uint32_t version, const char *id,
-                       const unsigned char *payload, size_t n, uint64_t len_field)
+/* A log record (doc/QUEUE.md, "Write-ahead log"), written out byte by byte here rather
+ * than through wal.c, so that the test pins the format down. */
+static size_t t_record(unsigned char *out, const char *magic, uint32_t version, uint64_t seq,
+                       const char *id, const unsigned char *payload, size_t n, uint64_t len_field)
 {
     memcpy(out, magic, 4);
     for (int k = 0; k < 4; k++)
         out[4 + k] = (unsigned char)(version >> (24 - 8 * k));
-    memcpy(out + 8, id, 20);
     for (int k = 0; k < 8; k++)
-        out[28 + k] = (unsigned char)(len_field >> (56 - 8 * k));
-    memcpy(out + 40, payload, n);
-    uLong c = crc32(crc32(0, out, 36), payload, (uInt)n);
+        out[8 + k] = (unsigned char)(seq >> (56 - 8 * k));
+    memcpy(out + 16, id, 20);
+    for (int k = 0; k < 8; k++)
+        out[36 + k] = (unsigned char)(len_field >> (56 - 8 * k));
+    memcpy(out + 48, payload, n);
+    uLong c = crc32(crc32(0, out, 44), payload, (uInt)n);
     for (int k = 0; k < 4; k++)
-        out[36 + k] = (unsigned char)(c >> (24 - 8 * k));
-    return 40 + n;
+        out[44 + k] = (unsigned char)(c >> (24 - 8 * k));
+    return 48 + n;
 }
 
 /* Segments nobody honest wrote: CRC-valid records with a bad magic, version, id or length
@@ -360,36 +444,42 @@ static void test_store_recovery_refuses_crafted_segments(void **state)
         const char *id;
         int64_t len_delta;
         size_t replayed;
+        int seq_delta; /* the record's sequence against the name's */
+        size_t torn;
     } cases[] = {
-        {"valid", "SLWR", 1, NULL, 0, 1},
-        {"bad magic", "SLWX", 1, NULL, 0, 0},
-        {"version 2", "SLWR", 2, NULL, 0, 0},
-        {"version 0", "SLWR", 0, NULL, 0, 0},
-        {"id with a path", "SLWR", 1, "../../../../tmp/evil", 0, 0},
-        {"id with a slash", "SLWR", 1, "0000000000/000000000", 0, 0},
-        {"id lowercase", "SLWR", 1, "0000000000000000000a", 0, 0},
-        {"id with NUL", "SLWR", 1,
+        {"valid", "SLWR", 2, NULL, 0, 1, 0, 0},
+        {"bad magic", "SLWX", 2, NULL, 0, 0, 0, 1},
+        {"version 1", "SLWR", 1, NULL, 0, 0, 0, 1},
+        {"version 3", "SLWR", 3, NULL, 0, 0, 0, 1},
+        {"id with a path", "SLWR", 2, "../../../../tmp/evil", 0, 0, 0, 1},
+        {"id with a slash", "SLWR", 2, "0000000000/000000000", 0, 0, 0, 1},
+        {"id lowercase", "SLWR", 2, "0000000000000000000a", 0, 0, 0, 1},
+        {"id with NUL", "SLWR", 2,
          "000000000\0"
          "0000000000",
-         0, 0},
-        {"length past the end", "SLWR", 1, NULL, 1, 0},
-        {"length huge", "SLWR", 1, NULL, INT64_MAX / 2, 0},
-        {"length one short", "SLWR", 1, NULL, -1, 0},
+         0, 0, 0, 1},
+        {"length past the end", "SLWR", 2, NULL, 1, 0, 0, 1},
+        {"length huge", "SLWR", 2, NULL, INT64_MAX / 2, 0, 0, 1},
+        {"length one short", "SLWR", 2, NULL, -1, 0, 0, 1},
+        /* Left from the file's earlier use under another name: the end, not damage. */
+        {"an earlier sequence", "SLWR", 2, NULL, 0, 0, -1, 0},
+        {"a later sequence", "SLWR", 2, NULL, 0, 0, 1, 0},
     };
     unsigned char *rec = malloc(flen + 64);
     assert_non_null(rec);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         const char *rid = cases[i].id ? cases[i].id : id;
-        size_t n = t_record(rec, cases[i].magic, cases[i].version, rid, good, flen,
+        size_t n = t_record(rec, cases[i].magic, cases[i].version,
+                            (uint64_t)((int64_t)i + 1 + cases[i].seq_delta), rid, good, flen,
                             (uint64_t)((int64_t)flen + cases[i].len_delta));
         char path[256];
-        snprintf(path, sizeof path, "%s/wal/999-%zu", t->spool, i);
+        snprintf(path, sizeof path, "%s/wal/999-%zu", t->spool, i + 1);
         t_write_file(path, rec, n);
         struct queue_store_recovery r;
         t_recover(t, &r);
         if (r.replayed != cases[i].replayed)
             fail_msg("%s: %llu replayed", cases[i].name, (unsigned long long)r.replayed);
-        assert_int_equal(r.torn, 1 - cases[i].replayed);
+        assert_int_equal(r.torn, cases[i].torn);
         assert_int_equal(t_count(t, "wal"), 0);
         assert_int_equal(t_count(t, "incoming"), 0);
         assert_int_equal(t_count(t, "queue"), cases[i].replayed);
@@ -400,8 +490,15 @@ static void test_store_recovery_refuses_crafted_segments(void **state)
     struct stat st;
     assert_int_equal(lstat("/tmp/evil", &st), -1);
     assert_int_equal(lstat("/tmp/evil.wal", &st), -1);
+    /* A name the store does not make is unlinked unread, whatever it holds. */
+    size_t n = t_record(rec, "SLWR", 2, 0, id, good, flen, flen);
+    t_write_file(t_path(t, "wal", "not-a-segment"), rec, n);
+    struct queue_store_recovery r0;
+    t_recover(t, &r0);
+    assert_int_equal(r0.replayed, 0);
+    assert_int_equal(t_count(t, "wal"), 0);
     /* Not regular files: a symlink to a valid segment, a FIFO, a directory. */
-    size_t n = t_record(rec, "SLWR", 1, id, good, flen, flen);
+    n = t_record(rec, "SLWR", 2, 1, id, good, flen, flen);
     char target[256];
     snprintf(target, sizeof target, "%s/corrupt/seg", t->spool);
     t_write_file(target, rec, n);
@@ -690,13 +787,15 @@ static void test_store_recover_worker_touches_only_its_pid(void **state)
     for (size_t i = 0; i < nsegs; i++) {
         char id[ID_LEN + 1];
         snprintf(id, sizeof id, "0000000000000000SG%02zu", i);
-        size_t n = t_record(rec, "SLWR", 1, id, good, flen, flen);
+        const char *dash = strchr(segs[i].name + 1, '-');
+        uint64_t seq = dash != NULL ? strtoull(dash + 1, NULL, 10) : 0;
+        size_t n = t_record(rec, "SLWR", 2, seq, id, good, flen, flen);
         t_write_file(t_path(t, "wal", segs[i].name), rec, n);
     }
     /* A symlink with one of our names, to a valid segment: unlinked, never read. */
     char target[256];
     snprintf(target, sizeof target, "%s/corrupt/seg", t->spool);
-    size_t n = t_record(rec, "SLWR", 1, "0000000000000000LINK", good, flen, flen);
+    size_t n = t_record(rec, "SLWR", 2, 5, "0000000000000000LINK", good, flen, flen);
     t_write_file(target, rec, n);
     assert_int_equal(symlink(target, t_path(t, "wal", "4242-5")), 0);
 
@@ -844,6 +943,8 @@ int main(void)
     alarm(120); /* a lost wake-up must fail the run, not hang it */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_store_i6_crash_points, t_setup, t_teardown),
+        cmocka_unit_test_setup_teardown(test_store_recycled_segment_never_resurrects, t_setup,
+                                        t_teardown),
         cmocka_unit_test_setup_teardown(test_store_i4_recovery_replays_acknowledged, t_setup,
                                         t_teardown),
         cmocka_unit_test_setup_teardown(test_store_i6_torn_last_record_ignored, t_setup,

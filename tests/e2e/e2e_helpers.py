@@ -418,8 +418,7 @@ class Daemon:
         self.proc.kill()
         self.proc.wait()
         for p in workers:
-            wait_for(lambda: not os.path.exists("/proc/%d" % p) or _is_zombie(p), 5.0,
-                     what="worker %d to die with its master" % p)
+            wait_for(lambda: _is_gone(p), 5.0, what="worker %d to die with its master" % p)
 
     def close_log(self):
         if self.logf is not None:
@@ -506,6 +505,19 @@ class Daemon:
             except OSError:
                 pass
         return total / tick
+
+
+def _is_gone(pid):
+    """Dead and its files closed: a killed process whose main thread is a zombie still
+    holds its descriptors (the spool lock among them) until its last thread has exited."""
+    if not os.path.exists("/proc/%d" % pid):
+        return True
+    if not _is_zombie(pid):
+        return False
+    try:
+        return len(os.listdir("/proc/%d/task" % pid)) <= 1
+    except OSError:
+        return True
 
 
 def _is_zombie(pid):

@@ -40,6 +40,16 @@ static void store_seg_unlink(struct queue_store *qs, const struct store_seg *sg)
     unlinkat(qs->wal_fd, name, 0);
 }
 
+/* The segment just made or reused takes the next rounds from its start; its name is not
+ * durable yet (cur_synced). */
+static void store_seg_current(struct queue_store *qs)
+{
+    qs->cur_live = true;
+    qs->cur_synced = false;
+    qs->wal_off = 0;
+    qs->rlen = 0;
+}
+
 /* Written zeros, not fallocate(2): blocks that are allocated and written let a round's
  * fdatasync overwrite them without a journal commit (the size and the extents stay as they
  * are), which is most of its cost; unwritten extents would need one per write. A zero
@@ -83,10 +93,7 @@ static int store_seg_recycle(struct queue_store *qs, size_t i)
         }
         sg->seq = seq;
         sg->nacked = 0;
-        qs->cur_live = true;
-        qs->cur_synced = false;
-        qs->wal_off = 0;
-        qs->rlen = 0;
+        store_seg_current(qs);
         return 0;
     }
     return EEXIST;
@@ -116,10 +123,7 @@ static int store_seg_create(struct queue_store *qs)
             return errno;
         store_seg_prealloc(fd);
         qs->segs[qs->nsegs++] = (struct store_seg){.seq = seq, .fd = fd};
-        qs->cur_live = true;
-        qs->cur_synced = false;
-        qs->wal_off = 0;
-        qs->rlen = 0;
+        store_seg_current(qs);
         return 0;
     }
     return EEXIST;

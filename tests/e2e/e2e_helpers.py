@@ -219,6 +219,19 @@ class Client:
 QUEUED_RE = re.compile(r"queued as ([0-9A-Z]{20})")
 
 
+def read_maildir_new(new):
+    """The files of a Maildir's new/ directory, oldest first ([] when it does not exist)."""
+    try:
+        names = sorted(os.listdir(new), key=lambda n: os.stat(os.path.join(new, n)).st_mtime_ns)
+    except FileNotFoundError:
+        return []
+    out = []
+    for n in names:
+        with open(os.path.join(new, n), "rb") as f:
+            out.append(f.read())
+    return out
+
+
 def queued_id(text):
     m = QUEUED_RE.search(text)
     assert m is not None, "no queue id in %r" % text
@@ -313,16 +326,7 @@ class Daemon:
 
     def delivered(self, addr):
         """Contents of the files in addr's new/, oldest first."""
-        new = os.path.join(self.maildir(addr), "new")
-        try:
-            names = sorted(os.listdir(new), key=lambda n: os.stat(os.path.join(new, n)).st_mtime_ns)
-        except FileNotFoundError:
-            return []
-        out = []
-        for n in names:
-            with open(os.path.join(new, n), "rb") as f:
-                out.append(f.read())
-        return out
+        return read_maildir_new(os.path.join(self.maildir(addr), "new"))
 
     def write_conf(self):
         with open(self.conf, "w") as f:

@@ -18,15 +18,23 @@ import tempfile
 import threading
 import time
 
-from e2e_helpers import free_port, wait_for
+from e2e_helpers import free_port, read_maildir_new, wait_for
 
 DNSMASQ = "/usr/sbin/dnsmasq"
 
 
 def free_udp_port():
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    """A loopback port free for UDP and for TCP (dnsmasq binds both)."""
+    while True:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            u.bind(("127.0.0.1", 0))
+            port = u.getsockname()[1]
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as t:
+                try:
+                    t.bind(("127.0.0.1", port))
+                except OSError:
+                    continue
+        return port
 
 
 def dns_query(name, qtype=15, qid=0x1234):
@@ -69,21 +77,29 @@ class Dnsmasq:
     def __init__(self, tmp, records):
         self.dir = str(tmp)
         os.makedirs(self.dir, exist_ok=True)
-        self.port = free_udp_port()
-        self.log = open(os.path.join(self.dir, "dnsmasq.log"), "wb")
-        args = [DNSMASQ, "--no-resolv", "--no-hosts", "--keep-in-foreground",
-                "--conf-file=/dev/null", "--port=%d" % self.port,
-                "--listen-address=127.0.0.1", "--bind-interfaces", "--user=root",
-                "--pid-file=%s/dnsmasq.pid" % self.dir, "--local=/test/"] + list(records)
-        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
-                                     stderr=self.log)
-        try:
-            wait_for(lambda: self.proc.poll() is not None or dns_answers(self.port, "x.test"),
-                     10.0, what="dnsmasq")
-        except AssertionError:
-            self.stop()
-            raise
-        assert self.proc.poll() is None, "dnsmasq exited: %s" % self.log_text()
+        # Another test's daemon may take the port between the check and dnsmasq's bind:
+        # a few tries, each on a new port.
+        for attempt in range(5):
+            self.port = free_udp_port()
+            self.log = open(os.path.join(self.dir, "dnsmasq.log"), "wb")
+            args = [DNSMASQ, "--no-resolv", "--no-hosts", "--keep-in-foreground",
+                    "--conf-file=/dev/null", "--port=%d" % self.port,
+                    "--listen-address=127.0.0.1", "--bind-interfaces", "--user=root",
+                    "--pid-file=%s/dnsmasq.pid" % self.dir, "--local=/test/"] + list(records)
+            self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=self.log,
+                                         stderr=self.log)
+            try:
+                wait_for(lambda: self.proc.poll() is not None or
+                         dns_answers(self.port, "x.test"), 10.0, what="dnsmasq")
+            except AssertionError:
+                self.stop()
+                raise
+            if self.proc.poll() is None:
+                return
+            self.log.close()
+            if "Address already in use" not in self.log_text():
+                break
+        raise AssertionError("dnsmasq exited: %s" % self.log_text())
 
     @property
     def server(self):
@@ -622,16 +638,7 @@ service anvil {
             raise
 
     def delivered(self, user):
-        new = os.path.join(self.mail, user, "Maildir", "new")
-        try:
-            names = sorted(os.listdir(new))
-        except FileNotFoundError:
-            return []
-        out = []
-        for n in names:
-            with open(os.path.join(new, n), "rb") as f:
-                out.append(f.read())
-        return out
+        return read_maildir_new(os.path.join(self.mail, user, "Maildir", "new"))
 
     def log_text(self):
         out = ""

@@ -31,7 +31,10 @@ static unsigned char *sched_original(struct sched *s, const struct sched_msg *m,
 {
     char path[4096];
     snprintf(path, sizeof path, "%s/queue/%s", s->spool, m->id);
-    *headers_only = m->env.ret == PROTO_RET_HDRS || m->body_len > SCHED_BOUNCE_ATTACH_MAX;
+    /* A BINARYMIME original (RFC 3030) cannot ride in a DSN sent as 8BITMIME: its header
+     * section only, which is lines by RFC 5322. */
+    *headers_only = m->env.ret == PROTO_RET_HDRS || m->body_len > SCHED_BOUNCE_ATTACH_MAX ||
+                    m->env.body == PROTO_BODY_BINARYMIME;
     size_t want = (size_t)(m->body_len < SCHED_BOUNCE_ATTACH_MAX ? m->body_len
                                                                  : SCHED_BOUNCE_ATTACH_MAX);
     if (*headers_only && want > SCHED_HEADERS_MAX)
@@ -163,12 +166,12 @@ int sched_bounce(struct sched *s, struct sched_msg *m, bool delay)
     }
     for (uint32_t i = 0; i < m->nr; i++) {
         struct sched_rcpt *r = &m->r[i];
-        bool candidate = delay ? (r->state == SCHED_R_PENDING && r->attempts > 0)
+        bool candidate = delay ? ((r->state == SCHED_R_PENDING || r->state == SCHED_R_BUSY) &&
+                                  r->attempts > 0 && r->last.status == DELIVER_TEMPFAIL)
                                : (r->state == SCHED_R_FAILED && !r->bounced);
         if (!candidate)
             continue;
-        if (!delay)
-            covered[ncov++] = i;
+        covered[ncov++] = i;
         qrs[i] = (struct queue_rcpt){
             .addr = r->addr,
             .notify = r->notify,
@@ -212,11 +215,11 @@ int sched_bounce(struct sched *s, struct sched_msg *m, bool delay)
         log_event("bounce_dropped", "id=%s reason=failed_report_to_postmaster nrcpt=%zu", m->id,
                   ncov);
     }
-    if (delay) {
+    if (delay && ncov > 0) {
         m->warned = true;
         sched_log_rcpt(s, m, QLOG_WARNED, UINT32_MAX);
     }
-    for (size_t k = 0; k < ncov; k++) {
+    for (size_t k = 0; k < ncov && !delay; k++) {
         m->r[covered[k]].bounced = true;
         sched_log_rcpt(s, m, QLOG_BOUNCED, covered[k]);
     }

@@ -260,13 +260,22 @@ int sched_log_compact(struct sched *s)
             sched_log_rcpt(s, m, QLOG_WARNED, UINT32_MAX);
         if (m->held)
             sched_log_rcpt(s, m, QLOG_HOLD, UINT32_MAX);
+        if (m->removed)
+            sched_log_rcpt(s, m, QLOG_REMOVED, UINT32_MAX);
     }
     sched_log_write_now(s);
+    /* The old segments hold the outcomes of the messages removed since the last compaction:
+     * they go only once those unlinks are durable, or a power loss could bring a file back
+     * without its records and deliver it again. */
+    if (fsync(s->queue_fd) != 0) {
+        log_event("qlog_error", "what=compact error=%s", strerror(errno));
+        return -1;
+    }
     if (fsync(s->state_fd) != 0) {
         log_event("qlog_error", "what=compact error=%s", strerror(errno));
         return -1;
     }
-    dir = fdopendir(dup(s->state_fd));
+    dir = fileio_opendir(s->state_fd);
     if (dir == NULL)
         return -1;
     while ((de = readdir(dir)) != NULL) {
@@ -338,7 +347,7 @@ static void sched_replay_rec(struct sched *s, const struct qlog_rec *r)
  * mid-append leaves one, and nothing after it was synced). */
 int sched_replay(struct sched *s)
 {
-    DIR *dir = fdopendir(dup(s->state_fd));
+    DIR *dir = fileio_opendir(s->state_fd);
     struct dirent *de;
     uint64_t *seqs = NULL;
     size_t nseq = 0, cap = 0;

@@ -28,7 +28,7 @@ struct sched_conn;
 struct sched_job;
 
 #define SCHED_ALIAS_DEPTH 10     /* alias expansion levels before 5.4.6 */
-#define SCHED_RCPTS_MAX 10000    /* recipients of one message after expansion */
+#define SCHED_RCPTS_MAX (QUEUE_RCPTS_MAX + 10000) /* recipients after alias expansion */
 #define SCHED_LOG_ROTATE (64u << 20) /* compact the outcome log past this size */
 #define SCHED_BOUNCE_ATTACH_MAX (1u << 20) /* attach the whole message up to this size */
 

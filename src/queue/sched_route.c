@@ -270,6 +270,15 @@ static void sched_job_start(struct sched_job *j)
         return;
     }
     s->in_flight_remote++;
+    j->body_fd = open(j->queue_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (j->body_fd < 0) {
+        struct deliver_result r;
+        sched_res(&r, DELIVER_TEMPFAIL, "4.3.0", "queue file unreadable: %s", strerror(errno));
+        sched_job_fail_all(j, &r, NULL);
+        sched_dest_put(s, d); /* no dispatch from here: the caller is dispatching */
+        return;
+    }
+    j->msg.body_fd = j->body_fd;
     if (!sched_conn_reuse(d, j))
         sched_conn_new(s, d, j);
 }
@@ -341,27 +350,25 @@ static int sched_job_wire(struct sched_job *j)
             .orcpt = rc->root == j->idx[k] || root->orcpt != NULL ? root->orcpt : NULL,
         };
     }
-    j->body_fd = open(j->queue_path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (j->body_fd < 0)
-        return -1;
     j->msg = (struct smtp_msg){
         .env = &m->env,
         .rcpts = j->rcpts,
         .nrcpts = j->n,
-        .body_fd = j->body_fd,
+        .body_fd = -1,
         .body_offset = m->body_offset,
         .body_len = m->body_len,
     };
     return 0;
 }
 
-/* Hand a filled LMTP or SMTP job over; without its queue file it fails for now. */
+/* Hand a filled LMTP or SMTP job over (its queue file is opened when it starts, so that
+ * jobs waiting for a destination hold no descriptor). */
 static void sched_job_submit(struct sched *s, struct sched_msg *m, struct sched_job *j)
 {
     m->busy++;
     if (sched_job_wire(j) != 0) {
         struct deliver_result r;
-        sched_res(&r, DELIVER_TEMPFAIL, "4.3.0", "queue file unreadable: %s", strerror(errno));
+        sched_res(&r, DELIVER_TEMPFAIL, "4.3.0", "%s", "out of memory");
         sched_job_fail_all(j, &r, NULL);
         return;
     }

@@ -282,6 +282,8 @@ static void sched_timer_cb(evutil_socket_t fd, short what, void *arg)
         e.m->due = 0;
         if (!e.m->held && !e.m->removed && !s->cfg->delivery.hold)
             sched_dispatch(s, e.m, now);
+        /* A retry of the after-sync step (a DSN or an unlink that failed) is due too. */
+        sched_mark_check(s, e.m);
     }
     sched_timer_arm(s);
 }
@@ -310,6 +312,8 @@ static struct sched_msg *sched_load(struct sched *s, const char *id)
     }
     for (size_t i = 0; i < m->env.nrcpts; i++) {
         if (sched_rcpt_add(s, m, m->env.rcpts[i].addr, UINT32_MAX) < 0) {
+            log_event("queue_read_error", "id=%s error=out_of_memory nrcpt=%zu", id,
+                      m->env.nrcpts);
             sched_msg_free(m);
             return NULL;
         }
@@ -337,7 +341,7 @@ void sched_notice(struct sched *s, const char *id)
 
 static void sched_scan(struct sched *s, bool at_start)
 {
-    DIR *dir = fdopendir(dup(s->queue_fd));
+    DIR *dir = fileio_opendir(s->queue_fd);
     struct dirent *de;
     if (dir == NULL) {
         log_event("queue_scan_error", "error=%s", strerror(errno));
@@ -589,7 +593,9 @@ void sched_close(struct sched *s, unsigned wait_ms)
         sched_log_write_now(s);
     sched_route_close(s);
     if (s->log_fd >= 0) {
-        sched_log_write_now(s);
+        /* The checks append records of their own (BOUNCED, REMOVED): until none is left. */
+        for (int round = 0; round < 4 && (s->loglen > 0 || s->check_head != NULL); round++)
+            sched_log_write_now(s);
         close(s->log_fd);
     }
     for (size_t k = 0; s->slots != NULL && k < s->cap; k++)

@@ -78,6 +78,7 @@ struct queue_msg {
 struct store_seg {
     uint64_t seq;
     int fd;
+    off_t size;    /* bytes in the file (zeros, records, or a former use's records) */
     size_t nacked; /* acknowledged records in it not yet checkpointed */
 };
 
@@ -144,8 +145,5 @@ void store_now(struct timespec *t);
 
 /* store_recover.c: the decimal name of a pid's directory in incoming/. */
 void store_pid_name(pid_t pid, char name[STORE_PID_NAME]);
-/* store_recover.c: a DIR stream on a duplicate of dfd, rewound (the duplicate shares the
- * file offset that an earlier listing moved). NULL with errno. */
-DIR *store_opendir(int dfd);
 
 #endif

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "queue/store_priv.h"
+#include "util/fileio.h"
 #include "queue/wal.h"
 
 /* ---- preparing the spool (master) ---- */
@@ -57,23 +58,6 @@ static bool store_is_pid_name(const char *name)
     return n > 0 && name[0] != '0';
 }
 
-DIR *store_opendir(int dfd)
-{
-    int dup_fd = dup(dfd);
-    if (dup_fd < 0)
-        return NULL;
-    DIR *d = fdopendir(dup_fd);
-    if (d == NULL) {
-        int e = errno;
-        close(dup_fd);
-        errno = e;
-        return NULL;
-    }
-    /* The duplicate shares the file offset that an earlier listing may have moved. */
-    rewinddir(d);
-    return d;
-}
-
 /* Remove the regular files in incoming/<name>/, then the directory when that left it empty.
  * One level only: a symlink, a FIFO, a subdirectory are left where they are and never
  * followed, and so is the directory that holds them. A missing directory is no error. */
@@ -82,7 +66,7 @@ static int store_clean_pid_dir(int incoming_fd, const char *name)
     int fd = openat(incoming_fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
     if (fd < 0)
         return errno == ENOENT || errno == ELOOP || errno == ENOTDIR ? 0 : errno;
-    DIR *d = store_opendir(fd);
+    DIR *d = fileio_opendir(fd);
     if (d == NULL) {
         int e = errno;
         close(fd);
@@ -113,7 +97,7 @@ static int store_clean_pid_dir(int incoming_fd, const char *name)
  * follows); the workers' incoming/<pid>/ are emptied of their regular files and removed. */
 static int store_clean_incoming(int dfd)
 {
-    DIR *d = store_opendir(dfd);
+    DIR *d = fileio_opendir(dfd);
     if (d == NULL)
         return errno;
     int err = 0;

@@ -54,7 +54,7 @@ static void store_seg_current(struct queue_store *qs)
  * fdatasync overwrite them without a journal commit (the size and the extents stay as they
  * are), which is most of its cost; unwritten extents would need one per write. A zero
  * header ends the segment for recovery. Best effort: without it the log only grows. */
-static void store_seg_prealloc(int fd)
+static off_t store_seg_prealloc(int fd)
 {
     static const unsigned char zeros[64 * 1024];
     for (off_t off = 0; off < STORE_SEGMENT_PREALLOC; off += (off_t)sizeof zeros) {
@@ -62,9 +62,10 @@ static void store_seg_prealloc(int fd)
             if (ftruncate(fd, 0) != 0) {
                 /* The zeros read as the end of the segment anyway. */
             }
-            return;
+            return 0;
         }
     }
+    return STORE_SEGMENT_PREALLOC;
 }
 
 /* Reuse the file of segment i, whose records are all in queue/ now, as the new current
@@ -87,10 +88,9 @@ static int store_seg_recycle(struct queue_store *qs, size_t i)
             return errno;
         }
         /* A burst may have grown it far: keep what the next rounds are likely to use. */
-        if (fstat(sg->fd, &st) == 0 && st.st_size > STORE_SEGMENT_PREALLOC &&
-            ftruncate(sg->fd, STORE_SEGMENT_PREALLOC) != 0) {
-            /* Kept longer: only space. */
-        }
+        sg->size = fstat(sg->fd, &st) == 0 ? st.st_size : 0;
+        if (sg->size > STORE_SEGMENT_PREALLOC && ftruncate(sg->fd, STORE_SEGMENT_PREALLOC) == 0)
+            sg->size = STORE_SEGMENT_PREALLOC;
         sg->seq = seq;
         sg->nacked = 0;
         store_seg_current(qs);
@@ -121,8 +121,8 @@ static int store_seg_create(struct queue_store *qs)
             continue;
         if (fd < 0)
             return errno;
-        store_seg_prealloc(fd);
-        qs->segs[qs->nsegs++] = (struct store_seg){.seq = seq, .fd = fd};
+        off_t size = store_seg_prealloc(fd);
+        qs->segs[qs->nsegs++] = (struct store_seg){.seq = seq, .fd = fd, .size = size};
         store_seg_current(qs);
         return 0;
     }
@@ -144,6 +144,8 @@ static void store_seg_abandon(struct queue_store *qs, off_t good)
     } else if (ftruncate(sg->fd, good) != 0) {
         /* Left uncut: its acknowledged records come first, and nothing is appended after
          * the failed round's bytes, so recovery still finds every one of them. */
+    } else {
+        sg->size = good;
     }
 }
 
@@ -163,8 +165,10 @@ static int store_wal_ready(struct queue_store *qs)
 
 static int store_wal_flush(struct queue_store *qs)
 {
-    const struct store_seg *sg = &qs->segs[qs->nsegs - 1];
+    struct store_seg *sg = &qs->segs[qs->nsegs - 1];
     int err = fileio_pwrite_all(sg->fd, qs->rbuf, qs->rlen, qs->wal_off);
+    if (err == 0 && qs->wal_off + (off_t)qs->rlen > sg->size)
+        sg->size = qs->wal_off + (off_t)qs->rlen;
     if (err == 0) {
         qs->wal_off += (off_t)qs->rlen;
         qs->rlen = 0;
@@ -277,6 +281,14 @@ static void store_sync_round(struct queue_store *qs, struct queue_msg *list)
         err = store_wal_flush(qs);
     if (err == 0 && cut && ftruncate(seg_fd, qs->wal_off) != 0)
         err = errno;
+    if (err == 0 && cut)
+        qs->segs[qs->nsegs - 1].size = qs->wal_off;
+    /* A zero header after the round's records, inside the file so that it costs no journal
+     * commit: a reader of a reused segment then never parses what lies behind them, which
+     * may be the middle of an old record's payload, i.e. bytes a client chose. */
+    static const unsigned char end[QUEUE_WAL_HEAD];
+    if (err == 0 && any && qs->wal_off + QUEUE_WAL_HEAD <= qs->segs[qs->nsegs - 1].size)
+        err = fileio_pwrite_all(seg_fd, end, sizeof end, qs->wal_off);
     if (err == 0 && any) {
         if (qs->fault == STORE_FAULT_CRASH_BEFORE_RENAME)
             _exit(STORE_CRASH_EXIT);

@@ -18,6 +18,7 @@
 
 #include "queue/store_priv.h"
 #include "util/bytes.h"
+#include "util/fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -219,7 +220,7 @@ static int wal_recover(int wal_fd, pid_t pid, int incoming_fd, int queue_fd,
 {
     struct queue_store_recovery c = {0};
     bool unlinked = false;
-    DIR *d = store_opendir(wal_fd);
+    DIR *d = fileio_opendir(wal_fd);
     if (d == NULL)
         return errno;
     int err = 0;
@@ -255,7 +256,7 @@ static int wal_recover(int wal_fd, pid_t pid, int incoming_fd, int queue_fd,
         /* Nothing is appended to these segments while we read them (the master holds the
          * lock and no worker runs; or their worker is dead and reaped, and the master forks
          * no new one until this returns): a second listing sees the same ones. */
-        d = store_opendir(wal_fd);
+        d = fileio_opendir(wal_fd);
         if (d == NULL)
             err = errno;
         while (err == 0 && (name = wal_next_name(d)) != NULL) {

@@ -53,3 +53,19 @@ int fileio_pread_all(int fd, unsigned char *p, size_t n, off_t off)
     }
     return 0;
 }
+
+DIR *fileio_opendir(int dfd)
+{
+    int dup_fd = dup(dfd);
+    if (dup_fd < 0)
+        return NULL;
+    DIR *d = fdopendir(dup_fd);
+    if (d == NULL) {
+        int e = errno;
+        close(dup_fd);
+        errno = e;
+        return NULL;
+    }
+    rewinddir(d);
+    return d;
+}

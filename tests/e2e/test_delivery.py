@@ -283,3 +283,50 @@ def test_bare_postmaster_is_delivered_to_the_first_domain(make_daemon):
     [got] = wait_delivered(d, "postmaster@mx.test")
     assert b"Delivered-To: postmaster\r\n" in got and b"for the postmaster" in got
     wait_queue_empty(d)
+
+
+def test_rescan_finds_what_inotify_missed_and_restart_compacts_the_log(make_daemon):
+    """The periodic rescan is the safety net: a file that reaches queue/ without a rename
+    (here a hard link, which inotify's IN_MOVED_TO does not report) is delivered anyway. And
+    a restart compacts the outcome log into one segment."""
+    donor = make_daemon(sub="donor")  # delivery held: its queue file stays
+    with Client(donor.port) as c:
+        c.expect("EHLO client.test", 250)
+        qid = send_message(c, b"Subject: linked\r\n\r\nfound by the rescan\r\n",
+                           rcpts=("alice@mx.test",))
+        c.expect("QUIT", 221)
+    wait_for(lambda: qid in donor.queued(), 5.0, what="the donor's queue file")
+    d = make_daemon(delivery=FAST, sub="d")
+    outside = os.path.join(d.spool, "linked-" + qid)
+    shutil.copy(donor.queue_path(qid), outside)
+    os.link(outside, d.queue_path(qid))
+    os.unlink(outside)
+    [got] = wait_delivered(d, "alice@mx.test", timeout=10.0)
+    assert b"found by the rescan" in got
+    wait_queue_empty(d)
+    for _ in range(2):
+        assert d.stop() == 0
+        d.start()
+    wait_for(lambda: len(d.listdir("state")) == 1, 5.0, what="one outcome log segment")
+
+
+def test_binarymime_bounce_attaches_the_header_only(make_daemon, tmp_path):
+    """RFC 3030: a BINARYMIME original cannot travel in a DSN sent as 8BITMIME, so the DSN
+    carries its header section only (text/rfc822-headers)."""
+    d = make_daemon(delivery=FAST)
+    target = tmp_path / "elsewhere"
+    target.mkdir()
+    os.makedirs(os.path.dirname(d.maildir("bob@mx.test")), exist_ok=True)
+    os.symlink(str(target), d.maildir("bob@mx.test"))
+    body = b"Subject: binary\r\n\r\n" + bytes(range(256)) + b"\nbare lf\r\n"
+    with Client(d.port) as c:
+        c.expect("EHLO client.test", 250)
+        c.expect("MAIL FROM:<alice@mx.test> BODY=BINARYMIME", 250)
+        c.expect("RCPT TO:<bob@mx.test>", 250)
+        c.send(b"BDAT %d LAST\r\n" % len(body) + body)
+        assert c.reply()[0] == 250
+        c.expect("QUIT", 221)
+    [dsn] = wait_delivered(d, "alice@mx.test")
+    assert b"Content-Type: text/rfc822-headers" in dsn
+    assert b"Subject: binary" in dsn
+    assert bytes(range(256)) not in dsn and b"bare lf" not in dsn

@@ -9,6 +9,7 @@ import base64
 import os
 import re
 import signal
+import socket
 import threading
 
 import pytest
@@ -457,27 +458,27 @@ BARE = (b"Subject: bare\r\n\r\nbare LF\nthen a dot line\n.\nbare CR\rend\r\n"
 @pytest.mark.parametrize("chunking", [False, True], ids=["data", "bdat"])
 def test_j10_bare_lf_body_goes_out_normalised_and_dot_stuffed(make_daemon, dns, fakes,
                                                                chunking):
-    """HOSTILE-INPUTS J10: a stored body with bare LF, bare CR and "\\n.\\n" (a BINARYMIME
-    message, here attached whole to the DSN that reports it cannot be relayed) leaves as
-    CRLF lines only, and with DATA every line that starts with a dot is stuffed: the peer
-    sees the end of data where we put it and nowhere else."""
+    """HOSTILE-INPUTS J10: a stored body with bare LF, bare CR and "\\n.\\n" (handed to
+    the queue manager as raw bytes on its control socket, which stores them as they are)
+    leaves as CRLF lines only, and with DATA every line that starts with a dot is stuffed:
+    the peer sees the end of data where we put it and nowhere else."""
     ehlo = ["PIPELINING", "8BITMIME", "ENHANCEDSTATUSCODES"] + (["CHUNKING"] if chunking else [])
     fake = fakes(ehlo=ehlo)
-    d = sender(make_daemon, dns.server, fake.port, aliases="fwd@mx.test: u@remote.test\n")
-    with Client(d.port) as c:
-        c.expect("EHLO client.test", 250)
-        c.expect("MAIL FROM:<s@remote.test> BODY=BINARYMIME", 250)
-        c.expect("RCPT TO:<fwd@mx.test>", 250)
-        c.send(b"BDAT %d LAST\r\n" % len(BARE) + BARE)
-        assert c.reply()[0] == 250
-        c.expect("QUIT", 221)
+    d = sender(make_daemon, dns.server, fake.port)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(10)
+    s.connect(os.path.join(d.spool, "public", "control"))
+    s.sendall(b"submit\nfrom s@mx.test\nrcpt u@remote.test\ndata %d\n" % len(BARE) + BARE)
+    s.shutdown(socket.SHUT_WR)
+    answer = s.recv(4096)
+    s.close()
+    assert answer.startswith(b"ok "), answer
     [txn] = fake.wait_txns(1)
-    assert txn.mail.startswith(b"MAIL FROM:<>")
+    assert txn.mail.startswith(b"MAIL FROM:<s@mx.test>")
     [rcpt] = txn.rcpts
-    assert rcpt.startswith(b"RCPT TO:<s@remote.test>")
+    assert rcpt.startswith(b"RCPT TO:<u@remote.test>")
     assert txn.verb == ("BDAT" if chunking else "DATA")
     wire = txn.wire
-    assert b"Status: 5.6.3" in wire
     # CRLF only: no CR without LF after it, no LF without CR before it.
     assert re.search(rb"\r(?!\n)|(?<!\r)\n", wire) is None
     lines = wire.split(b"\r\n")

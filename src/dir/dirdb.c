@@ -1,0 +1,747 @@
+/* dirdb: the SQLite directory store (see dirdb.h). Called by the administration tool
+ * directly and by the daemon from a worker thread, never from an event loop (every call
+ * may wait up to the 5 s busy timeout). Invariants: every statement is prepared with
+ * bound parameters, so an address is data and never SQL (HOSTILE-INPUTS B3); every
+ * address reaching the database has passed dirdb_canon_addr, so domains are stored in
+ * lower case (RFC 5321 §2.4: the local part is kept as given) and address columns compare
+ * with COLLATE NOCASE, i.e. case-insensitively for ASCII only; alias targets are
+ * addresses, never `|command` or `/file` (HOSTILE-INPUTS K3). The schema version lives in
+ * PRAGMA user_version; a file with any other version is refused, never migrated blindly. */
+#include "dir/dirdb.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <sqlite3.h>
+
+#define DIRDB_SCHEMA_VERSION 1
+#define DIRDB_DOMAIN_MAX 255 /* RFC 1035 §2.3.4 */
+#define DIRDB_HASH_MAX (sizeof(((struct dirdb_entry *)0)->password_hash) - 1)
+#define DIRDB_BUSY_MS 5000
+
+struct dirdb {
+    sqlite3 *h;
+};
+
+static const char *const dirdb_schema[] = {
+    "CREATE TABLE IF NOT EXISTS domains (name TEXT PRIMARY KEY NOT NULL, catchall TEXT)",
+    "CREATE TABLE IF NOT EXISTS mailboxes (address TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
+    " domain TEXT NOT NULL REFERENCES domains(name), name TEXT NOT NULL,"
+    " password_hash TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1, quota INTEGER)",
+    "CREATE INDEX IF NOT EXISTS mailboxes_domain ON mailboxes(domain)",
+    "CREATE TABLE IF NOT EXISTS aliases (alias TEXT NOT NULL COLLATE NOCASE,"
+    " domain TEXT NOT NULL REFERENCES domains(name), target TEXT NOT NULL COLLATE NOCASE,"
+    " PRIMARY KEY (alias, target))",
+    "CREATE INDEX IF NOT EXISTS aliases_domain ON aliases(domain)",
+    "CREATE TABLE IF NOT EXISTS relocated (address TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
+    " domain TEXT NOT NULL REFERENCES domains(name), new_address TEXT NOT NULL,"
+    " forward INTEGER NOT NULL)",
+    "PRAGMA user_version = 1",
+};
+
+static void dirdb_msg(char *err, size_t errlen, const char *what, const char *detail)
+{
+    if (err == NULL || errlen == 0)
+        return;
+    snprintf(err, errlen, "%s%s%s", what, detail != NULL ? ": " : "", detail != NULL ? detail : "");
+}
+
+static int dirdb_refuse(int e, char *err, size_t errlen, const char *what)
+{
+    dirdb_msg(err, errlen, what, NULL);
+    errno = e;
+    return -1;
+}
+
+static int dirdb_fail(struct dirdb *db, char *err, size_t errlen, const char *what)
+{
+    dirdb_msg(err, errlen, what, sqlite3_errmsg(db->h));
+    errno = EIO;
+    return -1;
+}
+
+static bool dirdb_is_ctl_or_space(unsigned char c)
+{
+    return c <= 0x20 || c == 0x7f;
+}
+
+/* Letters, digits, '-' and '.', no empty label; lower-cased into out. */
+static bool dirdb_canon_domain(const char *in, size_t len, char out[DIRDB_DOMAIN_MAX + 1])
+{
+    if (len == 0 || len > DIRDB_DOMAIN_MAX)
+        return false;
+    char prev = '.';
+    for (size_t i = 0; i < len; i++) {
+        char c = in[i];
+        if (c >= 'A' && c <= 'Z')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.'))
+            return false;
+        if (c == '.' && prev == '.')
+            return false;
+        out[i] = c;
+        prev = c;
+    }
+    if (prev == '.')
+        return false;
+    out[len] = '\0';
+    return true;
+}
+
+/* One '@', a non-empty local part without control bytes or spaces, a valid domain. The
+ * result keeps the local part as given and lower-cases the domain (RFC 5321 §2.4);
+ * *domain points at the domain inside out. */
+static bool dirdb_canon_addr(const char *in, char out[DIRDB_ADDR_MAX + 1], const char **domain)
+{
+    if (in == NULL)
+        return false;
+    size_t len = strnlen(in, DIRDB_ADDR_MAX + 1);
+    if (len > DIRDB_ADDR_MAX)
+        return false;
+    const char *at = memchr(in, '@', len);
+    if (at == NULL || at == in || memchr(at + 1, '@', len - (size_t)(at + 1 - in)) != NULL)
+        return false;
+    size_t local = (size_t)(at - in);
+    for (size_t i = 0; i < local; i++)
+        if (dirdb_is_ctl_or_space((unsigned char)in[i]))
+            return false;
+    memcpy(out, in, local + 1);
+    if (!dirdb_canon_domain(at + 1, len - local - 1, out + local + 1))
+        return false;
+    if (domain != NULL)
+        *domain = out + local + 1;
+    return true;
+}
+
+static bool dirdb_ascii_caseeq(const char *a, const char *b)
+{
+    for (;; a++, b++) {
+        unsigned char x = (unsigned char)*a, y = (unsigned char)*b;
+        if (x >= 'A' && x <= 'Z')
+            x = (unsigned char)(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z')
+            y = (unsigned char)(y - 'A' + 'a');
+        if (x != y)
+            return false;
+        if (x == '\0')
+            return true;
+    }
+}
+
+/* Prepares sql and binds args[i] (NULL binds SQL NULL) to ?1..?n. */
+static int dirdb_prep(struct dirdb *db, const char *sql, const char *const *args, size_t n,
+                      sqlite3_stmt **st)
+{
+    int rc = sqlite3_prepare_v2(db->h, sql, -1, st, NULL);
+    if (rc != SQLITE_OK)
+        return rc;
+    for (size_t i = 0; i < n; i++) {
+        rc = args[i] != NULL ? sqlite3_bind_text(*st, (int)i + 1, args[i], -1, SQLITE_STATIC)
+                             : sqlite3_bind_null(*st, (int)i + 1);
+        if (rc != SQLITE_OK) {
+            sqlite3_finalize(*st);
+            *st = NULL;
+            return rc;
+        }
+    }
+    return SQLITE_OK;
+}
+
+/* Runs a statement to completion; SQLITE_DONE on success, *changes the rows touched. */
+static int dirdb_exec(struct dirdb *db, const char *sql, const char *const *args, size_t n,
+                      int *changes)
+{
+    sqlite3_stmt *st;
+    int rc = dirdb_prep(db, sql, args, n, &st);
+    if (rc != SQLITE_OK)
+        return rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        ;
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE && changes != NULL)
+        *changes = sqlite3_changes(db->h);
+    return rc;
+}
+
+/* 1 when the query returns a row, 0 when not, -1 on error. */
+static int dirdb_exists(struct dirdb *db, const char *sql, const char *const *args, size_t n)
+{
+    sqlite3_stmt *st;
+    if (dirdb_prep(db, sql, args, n, &st) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int dirdb_begin(struct dirdb *db)
+{
+    return dirdb_exec(db, "BEGIN IMMEDIATE", NULL, 0, NULL) == SQLITE_DONE ? 0 : -1;
+}
+
+/* Ends a transaction: commits when ret is 0, rolls back otherwise; keeps errno. */
+static int dirdb_end(struct dirdb *db, int ret, char *err, size_t errlen)
+{
+    if (ret == 0) {
+        if (dirdb_exec(db, "COMMIT", NULL, 0, NULL) == SQLITE_DONE)
+            return 0;
+        ret = dirdb_fail(db, err, errlen, "commit");
+    }
+    int saved = errno;
+    dirdb_exec(db, "ROLLBACK", NULL, 0, NULL);
+    errno = saved;
+    return ret;
+}
+
+static int dirdb_pragma(struct dirdb *db, const char *sql)
+{
+    return dirdb_exec(db, sql, NULL, 0, NULL) == SQLITE_DONE ? 0 : -1;
+}
+
+static int dirdb_user_version(struct dirdb *db, int *version)
+{
+    sqlite3_stmt *st;
+    if (sqlite3_prepare_v2(db->h, "PRAGMA user_version", -1, &st, NULL) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *version = sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return rc == SQLITE_ROW ? 0 : -1;
+}
+
+/* Creates the schema of a fresh file; the version is re-read inside the write lock so two
+ * processes opening a new file at once do not both create it. */
+static int dirdb_setup(struct dirdb *db, char *err, size_t errlen)
+{
+    int version = 0;
+    if (dirdb_user_version(db, &version) != 0)
+        return dirdb_fail(db, err, errlen, "read schema version");
+    if (version == DIRDB_SCHEMA_VERSION)
+        return 0;
+    if (version != 0) {
+        char msg[64];
+        snprintf(msg, sizeof msg, "unknown schema version %d", version);
+        return dirdb_refuse(EINVAL, err, errlen, msg);
+    }
+    if (dirdb_begin(db) != 0)
+        return dirdb_fail(db, err, errlen, "begin");
+    if (dirdb_user_version(db, &version) != 0)
+        return dirdb_end(db, dirdb_fail(db, err, errlen, "read schema version"), err, errlen);
+    if (version == 0) {
+        for (size_t i = 0; i < sizeof dirdb_schema / sizeof dirdb_schema[0]; i++)
+            if (dirdb_exec(db, dirdb_schema[i], NULL, 0, NULL) != SQLITE_DONE)
+                return dirdb_end(db, dirdb_fail(db, err, errlen, "create schema"), err, errlen);
+    } else if (version != DIRDB_SCHEMA_VERSION) {
+        return dirdb_end(db, dirdb_refuse(EINVAL, err, errlen, "unknown schema version"), err,
+                         errlen);
+    }
+    return dirdb_end(db, 0, err, errlen);
+}
+
+struct dirdb *dirdb_open(const char *path, char *err, size_t errlen)
+{
+    struct dirdb *db = calloc(1, sizeof *db);
+    if (db == NULL) {
+        dirdb_msg(err, errlen, "out of memory", NULL);
+        return NULL;
+    }
+    /* SQLite gives the -wal and -shm files the mode of the database file. */
+    mode_t old = umask(077);
+    int rc = sqlite3_open_v2(
+        path, &db->h, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_FULLMUTEX, NULL);
+    umask(old);
+    if (rc != SQLITE_OK) {
+        dirdb_msg(err, errlen, path, db->h != NULL ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_extended_result_codes(db->h, 1);
+    sqlite3_busy_timeout(db->h, DIRDB_BUSY_MS);
+    if (dirdb_pragma(db, "PRAGMA foreign_keys = ON") != 0 ||
+        dirdb_pragma(db, "PRAGMA journal_mode = WAL") != 0) {
+        dirdb_fail(db, err, errlen, path);
+        goto fail;
+    }
+    if (dirdb_setup(db, err, errlen) != 0)
+        goto fail;
+    return db;
+fail:
+    sqlite3_close(db->h);
+    free(db);
+    return NULL;
+}
+
+void dirdb_close(struct dirdb *db)
+{
+    if (db == NULL)
+        return;
+    sqlite3_close(db->h);
+    free(db);
+}
+
+/* A statement changing rows: 0, or -1 with EINVAL when a row names a domain we do not
+ * have (the foreign keys are what enforce it), EEXIST on another constraint, ENOENT when
+ * nothing changed and that matters, EIO otherwise. */
+static int dirdb_change(struct dirdb *db, const char *sql, const char *const *args, size_t n,
+                        bool need_change, char *err, size_t errlen)
+{
+    int changes = 0;
+    int rc = dirdb_exec(db, sql, args, n, &changes);
+    if (rc == SQLITE_CONSTRAINT_FOREIGNKEY)
+        return dirdb_refuse(EINVAL, err, errlen, "unknown domain");
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return dirdb_refuse(EEXIST, err, errlen, "already exists");
+    if (rc != SQLITE_DONE)
+        return dirdb_fail(db, err, errlen, "update");
+    if (need_change && changes == 0)
+        return dirdb_refuse(ENOENT, err, errlen, "not found");
+    return 0;
+}
+
+int dirdb_domain_add(struct dirdb *db, const char *domain, char *err, size_t errlen)
+{
+    char d[DIRDB_DOMAIN_MAX + 1];
+    if (domain == NULL || !dirdb_canon_domain(domain, strlen(domain), d))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed domain");
+    const char *args[] = {d};
+    return dirdb_change(db, "INSERT INTO domains (name) VALUES (?1)", args, 1, false, err, errlen);
+}
+
+int dirdb_domain_del(struct dirdb *db, const char *domain, char *err, size_t errlen)
+{
+    char d[DIRDB_DOMAIN_MAX + 1];
+    if (domain == NULL || !dirdb_canon_domain(domain, strlen(domain), d))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed domain");
+    if (dirdb_begin(db) != 0)
+        return dirdb_fail(db, err, errlen, "begin");
+    const char *args[] = {d};
+    int ret = 0;
+    int r = dirdb_exists(db,
+                         "SELECT 1 FROM mailboxes WHERE domain = ?1 UNION ALL "
+                         "SELECT 1 FROM aliases WHERE domain = ?1 UNION ALL "
+                         "SELECT 1 FROM relocated WHERE domain = ?1",
+                         args, 1);
+    if (r < 0)
+        ret = dirdb_fail(db, err, errlen, "domain contents");
+    else if (r == 1)
+        ret = dirdb_refuse(ENOTEMPTY, err, errlen, "domain still has entries");
+    if (ret == 0)
+        ret = dirdb_change(db, "DELETE FROM domains WHERE name = ?1", args, 1, true, err, errlen);
+    return dirdb_end(db, ret, err, errlen);
+}
+
+int dirdb_domain_catchall(struct dirdb *db, const char *domain, const char *catchall, char *err,
+                          size_t errlen)
+{
+    char d[DIRDB_DOMAIN_MAX + 1], a[DIRDB_ADDR_MAX + 1];
+    if (domain == NULL || !dirdb_canon_domain(domain, strlen(domain), d))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed domain");
+    if (catchall != NULL && !dirdb_canon_addr(catchall, a, NULL))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed catch-all address");
+    const char *args[] = {d, catchall != NULL ? a : NULL};
+    return dirdb_change(db, "UPDATE domains SET catchall = ?2 WHERE name = ?1", args, 2, true, err,
+                        errlen);
+}
+
+int dirdb_user_add(struct dirdb *db, const char *address, const char *name,
+                   const char *password_hash, char *err, size_t errlen)
+{
+    char a[DIRDB_ADDR_MAX + 1];
+    const char *d;
+    if (!dirdb_canon_addr(address, a, &d))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed address");
+    if (name == NULL)
+        name = "";
+    if (password_hash == NULL)
+        password_hash = "";
+    if (strnlen(name, DIRDB_NAME_MAX + 1) > DIRDB_NAME_MAX ||
+        strnlen(password_hash, DIRDB_HASH_MAX + 1) > DIRDB_HASH_MAX)
+        return dirdb_refuse(EINVAL, err, errlen, "name or password hash too long");
+    if (dirdb_begin(db) != 0)
+        return dirdb_fail(db, err, errlen, "begin");
+    const char *args[] = {a, d, name, password_hash};
+    int r = dirdb_exists(db, "SELECT 1 FROM aliases WHERE alias = ?1", args, 1);
+    int ret = 0;
+    if (r < 0)
+        ret = dirdb_fail(db, err, errlen, "alias lookup");
+    else if (r == 1)
+        ret = dirdb_refuse(EEXIST, err, errlen, "an alias has that address");
+    else
+        ret = dirdb_change(db,
+                           "INSERT INTO mailboxes (address, domain, name, password_hash)"
+                           " VALUES (?1, ?2, ?3, ?4)",
+                           args, 4, false, err, errlen);
+    return dirdb_end(db, ret, err, errlen);
+}
+
+int dirdb_user_del(struct dirdb *db, const char *address, char *err, size_t errlen)
+{
+    char a[DIRDB_ADDR_MAX + 1];
+    if (!dirdb_canon_addr(address, a, NULL))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed address");
+    const char *args[] = {a};
+    return dirdb_change(db, "DELETE FROM mailboxes WHERE address = ?1", args, 1, true, err, errlen);
+}
+
+int dirdb_user_passwd(struct dirdb *db, const char *address, const char *password_hash, char *err,
+                      size_t errlen)
+{
+    char a[DIRDB_ADDR_MAX + 1];
+    if (!dirdb_canon_addr(address, a, NULL))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed address");
+    if (password_hash == NULL || strnlen(password_hash, DIRDB_HASH_MAX + 1) > DIRDB_HASH_MAX)
+        return dirdb_refuse(EINVAL, err, errlen, "malformed password hash");
+    const char *args[] = {a, password_hash};
+    return dirdb_change(db, "UPDATE mailboxes SET password_hash = ?2 WHERE address = ?1", args, 2,
+                        true, err, errlen);
+}
+
+int dirdb_user_enable(struct dirdb *db, const char *address, bool enabled, char *err, size_t errlen)
+{
+    char a[DIRDB_ADDR_MAX + 1];
+    if (!dirdb_canon_addr(address, a, NULL))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed address");
+    const char *args[] = {a};
+    return dirdb_change(db,
+                        enabled ? "UPDATE mailboxes SET enabled = 1 WHERE address = ?1"
+                                : "UPDATE mailboxes SET enabled = 0 WHERE address = ?1",
+                        args, 1, true, err, errlen);
+}
+
+static const char *dirdb_col(sqlite3_stmt *st, int i)
+{
+    return (const char *)sqlite3_column_text(st, i);
+}
+
+/* Copies a column into a fixed field; a value that does not fit is a damaged database. */
+static bool dirdb_copy(char *dst, size_t size, const char *src)
+{
+    if (src == NULL)
+        src = "";
+    size_t len = strlen(src);
+    if (len >= size)
+        return false;
+    memcpy(dst, src, len + 1);
+    return true;
+}
+
+/* An alias already stored keeps its first spelling, so its rows list as one alias. */
+static int dirdb_alias_spelling(struct dirdb *db, char a[DIRDB_ADDR_MAX + 1], char *err,
+                                size_t errlen)
+{
+    const char *args[] = {a};
+    sqlite3_stmt *st;
+    if (dirdb_prep(db, "SELECT alias FROM aliases WHERE alias = ?1 LIMIT 1", args, 1, &st) !=
+        SQLITE_OK)
+        return dirdb_fail(db, err, errlen, "alias lookup");
+    int rc = sqlite3_step(st);
+    char stored[DIRDB_ADDR_MAX + 1];
+    bool ok = rc == SQLITE_DONE ||
+              (rc == SQLITE_ROW && dirdb_copy(stored, sizeof stored, dirdb_col(st, 0)));
+    sqlite3_finalize(st);
+    if (!ok)
+        return dirdb_fail(db, err, errlen, "alias lookup");
+    if (rc == SQLITE_ROW)
+        memcpy(a, stored, strlen(stored) + 1);
+    return 0;
+}
+
+int dirdb_alias_add(struct dirdb *db, const char *alias, const char *target, char *err,
+                    size_t errlen)
+{
+    char a[DIRDB_ADDR_MAX + 1], t[DIRDB_ADDR_MAX + 1];
+    const char *d;
+    if (!dirdb_canon_addr(alias, a, &d) || !dirdb_canon_addr(target, t, NULL))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed address");
+    if (dirdb_ascii_caseeq(a, t))
+        return dirdb_refuse(EINVAL, err, errlen, "alias would be its own target");
+    if (dirdb_begin(db) != 0)
+        return dirdb_fail(db, err, errlen, "begin");
+    const char *args[] = {a, d, t};
+    int r = dirdb_exists(db, "SELECT 1 FROM mailboxes WHERE address = ?1", args, 1);
+    int ret = 0;
+    if (r < 0)
+        ret = dirdb_fail(db, err, errlen, "mailbox lookup");
+    else if (r == 1)
+        ret = dirdb_refuse(EEXIST, err, errlen, "a mailbox has that address");
+    if (ret == 0)
+        ret = dirdb_alias_spelling(db, a, err, errlen);
+    if (ret == 0)
+        ret = dirdb_change(db, "INSERT INTO aliases (alias, domain, target) VALUES (?1, ?2, ?3)",
+                           args, 3, false, err, errlen);
+    return dirdb_end(db, ret, err, errlen);
+}
+
+int dirdb_alias_del(struct dirdb *db, const char *alias, const char *target, char *err,
+                    size_t errlen)
+{
+    char a[DIRDB_ADDR_MAX + 1], t[DIRDB_ADDR_MAX + 1];
+    if (!dirdb_canon_addr(alias, a, NULL))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed address");
+    if (target == NULL) {
+        const char *args[] = {a};
+        return dirdb_change(db, "DELETE FROM aliases WHERE alias = ?1", args, 1, true, err, errlen);
+    }
+    if (!dirdb_canon_addr(target, t, NULL))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed target");
+    const char *args[] = {a, t};
+    return dirdb_change(db, "DELETE FROM aliases WHERE alias = ?1 AND target = ?2", args, 2, true,
+                        err, errlen);
+}
+
+int dirdb_relocated_set(struct dirdb *db, const char *address, const char *new_address,
+                        bool forward, char *err, size_t errlen)
+{
+    char a[DIRDB_ADDR_MAX + 1], n[DIRDB_ADDR_MAX + 1];
+    const char *d;
+    if (!dirdb_canon_addr(address, a, &d) || !dirdb_canon_addr(new_address, n, NULL))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed address");
+    if (dirdb_ascii_caseeq(a, n))
+        return dirdb_refuse(EINVAL, err, errlen, "relocated to itself");
+    const char *args[] = {a, d, n};
+    return dirdb_change(db,
+                        forward ? "INSERT OR REPLACE INTO relocated (address, domain,"
+                                  " new_address, forward) VALUES (?1, ?2, ?3, 1)"
+                                : "INSERT OR REPLACE INTO relocated (address, domain,"
+                                  " new_address, forward) VALUES (?1, ?2, ?3, 0)",
+                        args, 3, false, err, errlen);
+}
+
+int dirdb_relocated_del(struct dirdb *db, const char *address, char *err, size_t errlen)
+{
+    char a[DIRDB_ADDR_MAX + 1];
+    if (!dirdb_canon_addr(address, a, NULL))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed address");
+    const char *args[] = {a};
+    return dirdb_change(db, "DELETE FROM relocated WHERE address = ?1", args, 1, true, err, errlen);
+}
+
+/* The listings take an optional domain filter; NULL lists every domain. */
+static int dirdb_filter(const char *domain, char d[DIRDB_DOMAIN_MAX + 1], const char **arg)
+{
+    *arg = NULL;
+    if (domain == NULL)
+        return 0;
+    if (!dirdb_canon_domain(domain, strlen(domain), d)) {
+        errno = EINVAL;
+        return -1;
+    }
+    *arg = d;
+    return 0;
+}
+
+static int dirdb_step_done(sqlite3_stmt *st, int rc)
+{
+    sqlite3_finalize(st);
+    if (rc == SQLITE_DONE || rc == SQLITE_ROW)
+        return 0;
+    errno = EIO;
+    return -1;
+}
+
+int dirdb_domain_list(struct dirdb *db, dirdb_domain_fn fn, void *arg)
+{
+    sqlite3_stmt *st;
+    if (dirdb_prep(db, "SELECT name, catchall FROM domains ORDER BY name", NULL, 0, &st) !=
+        SQLITE_OK) {
+        errno = EIO;
+        return -1;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (!fn(dirdb_col(st, 0), dirdb_col(st, 1), arg))
+            break;
+    return dirdb_step_done(st, rc);
+}
+
+int dirdb_user_list(struct dirdb *db, const char *domain, dirdb_user_fn fn, void *arg)
+{
+    char d[DIRDB_DOMAIN_MAX + 1];
+    const char *args[1];
+    if (dirdb_filter(domain, d, &args[0]) != 0)
+        return -1;
+    sqlite3_stmt *st;
+    if (dirdb_prep(db,
+                   "SELECT address, name, enabled FROM mailboxes"
+                   " WHERE ?1 IS NULL OR domain = ?1 ORDER BY address",
+                   args, 1, &st) != SQLITE_OK) {
+        errno = EIO;
+        return -1;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (!fn(dirdb_col(st, 0), dirdb_col(st, 1), sqlite3_column_int(st, 2) != 0, arg))
+            break;
+    return dirdb_step_done(st, rc);
+}
+
+int dirdb_alias_list(struct dirdb *db, const char *domain, dirdb_alias_fn fn, void *arg)
+{
+    char d[DIRDB_DOMAIN_MAX + 1];
+    const char *args[1];
+    if (dirdb_filter(domain, d, &args[0]) != 0)
+        return -1;
+    sqlite3_stmt *st;
+    if (dirdb_prep(db,
+                   "SELECT alias, target FROM aliases"
+                   " WHERE ?1 IS NULL OR domain = ?1 ORDER BY alias, target",
+                   args, 1, &st) != SQLITE_OK) {
+        errno = EIO;
+        return -1;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (!fn(dirdb_col(st, 0), dirdb_col(st, 1), arg))
+            break;
+    return dirdb_step_done(st, rc);
+}
+
+/* Looks up one canonical address as relocated, mailbox, then alias: 1 found (out filled),
+ * 0 not found, -1 on error. */
+static int dirdb_lookup_one(struct dirdb *db, const char *a, struct dirdb_entry *out)
+{
+    const char *args[] = {a};
+    sqlite3_stmt *st;
+    if (dirdb_prep(db, "SELECT new_address, forward FROM relocated WHERE address = ?1", args, 1,
+                   &st) != SQLITE_OK)
+        return -1;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->kind = DIRDB_RELOCATED;
+        out->forward = sqlite3_column_int(st, 1) != 0;
+        bool ok = dirdb_copy(out->address, sizeof out->address, dirdb_col(st, 0));
+        sqlite3_finalize(st);
+        return ok ? 1 : -1;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return -1;
+
+    if (dirdb_prep(db,
+                   "SELECT address, name, password_hash, enabled FROM mailboxes"
+                   " WHERE address = ?1",
+                   args, 1, &st) != SQLITE_OK)
+        return -1;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->kind = sqlite3_column_int(st, 3) != 0 ? DIRDB_MAILBOX : DIRDB_DISABLED;
+        bool ok = dirdb_copy(out->address, sizeof out->address, dirdb_col(st, 0)) &&
+                  dirdb_copy(out->name, sizeof out->name, dirdb_col(st, 1)) &&
+                  dirdb_copy(out->password_hash, sizeof out->password_hash, dirdb_col(st, 2));
+        sqlite3_finalize(st);
+        return ok ? 1 : -1;
+    }
+    sqlite3_finalize(st);
+    if (rc != SQLITE_DONE)
+        return -1;
+
+    if (dirdb_prep(db, "SELECT alias FROM aliases WHERE alias = ?1 LIMIT 1", args, 1, &st) !=
+        SQLITE_OK)
+        return -1;
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        out->kind = DIRDB_ALIAS;
+        bool ok = dirdb_copy(out->address, sizeof out->address, dirdb_col(st, 0));
+        sqlite3_finalize(st);
+        return ok ? 1 : -1;
+    }
+    sqlite3_finalize(st);
+    return rc == SQLITE_DONE ? 0 : -1;
+}
+
+/* The catch-all is itself looked up once (no subaddress, no further catch-all), so it
+ * resolves to a mailbox, alias or relocated entry; a catch-all naming nothing we know
+ * gives DIRDB_NONE rather than an open relay to an arbitrary address. */
+int dirdb_lookup(struct dirdb *db, const char *address, char separator, struct dirdb_entry *out)
+{
+    char a[DIRDB_ADDR_MAX + 1];
+    const char *d;
+    memset(out, 0, sizeof *out);
+    out->kind = DIRDB_NONE;
+    if (!dirdb_canon_addr(address, a, &d)) {
+        errno = EINVAL;
+        return -1;
+    }
+    int ret = -1;
+    if (dirdb_exec(db, "BEGIN", NULL, 0, NULL) != SQLITE_DONE)
+        goto io;
+    sqlite3_stmt *st;
+    const char *args[] = {d};
+    if (dirdb_prep(db, "SELECT catchall FROM domains WHERE name = ?1", args, 1, &st) != SQLITE_OK)
+        goto io_end;
+    int rc = sqlite3_step(st);
+    char catchall[DIRDB_ADDR_MAX + 1] = "";
+    bool ok = rc != SQLITE_ROW || dirdb_copy(catchall, sizeof catchall, dirdb_col(st, 0));
+    sqlite3_finalize(st);
+    if ((rc != SQLITE_ROW && rc != SQLITE_DONE) || !ok)
+        goto io_end;
+    if (rc == SQLITE_DONE) {
+        ret = 0;
+        goto end;
+    }
+
+    int r = dirdb_lookup_one(db, a, out);
+    if (r == 0 && separator != '\0') {
+        const char *sep = memchr(a, separator, (size_t)(d - 1 - a));
+        if (sep != NULL && sep != a) {
+            char base[DIRDB_ADDR_MAX + 1];
+            size_t local = (size_t)(sep - a);
+            memcpy(base, a, local);
+            snprintf(base + local, sizeof base - local, "%s", d - 1);
+            r = dirdb_lookup_one(db, base, out);
+        }
+    }
+    if (r == 0 && catchall[0] != '\0')
+        r = dirdb_lookup_one(db, catchall, out);
+    if (r < 0)
+        goto io_end;
+    ret = 0;
+end:
+    dirdb_exec(db, "COMMIT", NULL, 0, NULL);
+    return ret;
+io_end:
+    dirdb_exec(db, "ROLLBACK", NULL, 0, NULL);
+io:
+    memset(out, 0, sizeof *out);
+    out->kind = DIRDB_NONE;
+    errno = EIO;
+    return -1;
+}
+
+/* More targets than max is an error (ERANGE, the first max stored): delivering to a
+ * silently truncated list would lose mail. */
+int dirdb_alias_targets(struct dirdb *db, const char *alias, char (*targets)[DIRDB_ADDR_MAX + 1],
+                        size_t max, size_t *n)
+{
+    char a[DIRDB_ADDR_MAX + 1];
+    *n = 0;
+    if (!dirdb_canon_addr(alias, a, NULL)) {
+        errno = EINVAL;
+        return -1;
+    }
+    const char *args[] = {a};
+    sqlite3_stmt *st;
+    if (dirdb_prep(db, "SELECT target FROM aliases WHERE alias = ?1 ORDER BY target", args, 1,
+                   &st) != SQLITE_OK) {
+        errno = EIO;
+        return -1;
+    }
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (*n == max) {
+            sqlite3_finalize(st);
+            errno = ERANGE;
+            return -1;
+        }
+        if (!dirdb_copy(targets[*n], DIRDB_ADDR_MAX + 1, dirdb_col(st, 0))) {
+            sqlite3_finalize(st);
+            errno = EIO;
+            return -1;
+        }
+        (*n)++;
+    }
+    return dirdb_step_done(st, rc);
+}

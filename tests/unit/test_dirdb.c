@@ -1,0 +1,587 @@
+/* test_dirdb: the SQLite directory store (dir/dirdb.c) on a fresh file per test: add, delete
+ * and list for every kind with EEXIST/ENOENT/EINVAL/ENOTEMPTY, malformed addresses and
+ * domains, the lookup order (relocated, mailbox, alias, subaddress, catch-all), refusal of
+ * an unknown schema version, and SQL-looking addresses kept as plain data (B3). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <sqlite3.h>
+
+#include "dir/dirdb.h"
+
+struct fixture {
+    char dir[64];
+    char path[128];
+    struct dirdb *db;
+};
+
+static int fixture_setup(void **state)
+{
+    struct fixture *f = calloc(1, sizeof *f);
+    assert_non_null(f);
+    snprintf(f->dir, sizeof f->dir, "/tmp/test_dirdb.XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->path, sizeof f->path, "%s/dir.db", f->dir);
+    char err[256] = "";
+    f->db = dirdb_open(f->path, err, sizeof err);
+    if (f->db == NULL)
+        fail_msg("open: %s", err);
+    *state = f;
+    return 0;
+}
+
+static int fixture_teardown(void **state)
+{
+    struct fixture *f = *state;
+    dirdb_close(f->db);
+    static const char *const suffixes[] = {"", "-wal", "-shm", ".v99", ".junk"};
+    for (size_t i = 0; i < sizeof suffixes / sizeof suffixes[0]; i++) {
+        char p[160];
+        snprintf(p, sizeof p, "%s%s", f->path, suffixes[i]);
+        unlink(p);
+    }
+    rmdir(f->dir);
+    free(f);
+    return 0;
+}
+
+/* Listings are collected as "a|b|c;" rows so a test compares one string. */
+struct collect {
+    char buf[1024];
+    size_t rows;
+    size_t stop_after;
+};
+
+static void collect_add(struct collect *c, const char *a, const char *b, const char *x)
+{
+    size_t len = strlen(c->buf);
+    snprintf(c->buf + len, sizeof c->buf - len, "%s|%s%s%s;", a, b != NULL ? b : "(null)",
+             x != NULL ? "|" : "", x != NULL ? x : "");
+    c->rows++;
+}
+
+static bool collect_domain_cb(const char *domain, const char *catchall, void *arg)
+{
+    struct collect *c = arg;
+    collect_add(c, domain, catchall, NULL);
+    return c->stop_after == 0 || c->rows < c->stop_after;
+}
+
+static bool collect_user_cb(const char *address, const char *name, bool enabled, void *arg)
+{
+    struct collect *c = arg;
+    collect_add(c, address, name, enabled ? "on" : "off");
+    return c->stop_after == 0 || c->rows < c->stop_after;
+}
+
+static bool collect_alias_cb(const char *alias, const char *target, void *arg)
+{
+    struct collect *c = arg;
+    collect_add(c, alias, target, NULL);
+    return c->stop_after == 0 || c->rows < c->stop_after;
+}
+
+#define OK(call) assert_int_equal((call), 0)
+#define FAILS(call, e)                                                                             \
+    do {                                                                                           \
+        errno = 0;                                                                                 \
+        assert_int_equal((call), -1);                                                              \
+        assert_int_equal(errno, (e));                                                              \
+    } while (0)
+
+static void test_domain_add_del_list(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    OK(dirdb_domain_add(f->db, "Example.COM", err, sizeof err));
+    OK(dirdb_domain_add(f->db, "a-b.example.org", err, sizeof err));
+    FAILS(dirdb_domain_add(f->db, "example.com", err, sizeof err), EEXIST);
+    FAILS(dirdb_domain_add(f->db, "EXAMPLE.com", err, sizeof err), EEXIST);
+    struct collect c = {0};
+    OK(dirdb_domain_list(f->db, collect_domain_cb, &c));
+    assert_string_equal(c.buf, "a-b.example.org|(null);example.com|(null);");
+    struct collect one = {.stop_after = 1};
+    OK(dirdb_domain_list(f->db, collect_domain_cb, &one));
+    assert_string_equal(one.buf, "a-b.example.org|(null);");
+    FAILS(dirdb_domain_del(f->db, "nowhere.example", err, sizeof err), ENOENT);
+    OK(dirdb_domain_del(f->db, "EXAMPLE.com", err, sizeof err));
+    FAILS(dirdb_domain_del(f->db, "example.com", err, sizeof err), ENOENT);
+}
+
+static void test_domain_malformed_refused(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    static char long_domain[300];
+    memset(long_domain, 'a', 256);
+    static const char *const bad[] = {
+        "",
+        ".",
+        "a..b",
+        ".example.com",
+        "example.com.",
+        "exa mple.com",
+        "a_b.c",
+        "ex\x01.com",
+        "\xc3\xa9t\xc3\xa9.fr",
+        "[192.0.2.1]",
+        "a@b.c",
+        long_domain,
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        FAILS(dirdb_domain_add(f->db, bad[i], err, sizeof err), EINVAL);
+        FAILS(dirdb_domain_del(f->db, bad[i], err, sizeof err), EINVAL);
+        FAILS(dirdb_domain_catchall(f->db, bad[i], NULL, err, sizeof err), EINVAL);
+    }
+    FAILS(dirdb_domain_add(f->db, NULL, err, sizeof err), EINVAL);
+    struct collect c = {0};
+    FAILS(dirdb_user_list(f->db, "a..b", collect_user_cb, &c), EINVAL);
+    FAILS(dirdb_alias_list(f->db, "a b", collect_alias_cb, &c), EINVAL);
+    assert_int_equal(c.rows, 0);
+}
+
+static void test_address_malformed_refused(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    static char too_long[DIRDB_ADDR_MAX + 8];
+    static char longest[DIRDB_ADDR_MAX + 8];
+    /* 308 + 1 + 11 = 320: exactly DIRDB_ADDR_MAX is accepted, one more is not. */
+    memset(longest, 'l', 308);
+    memcpy(longest + 308, "@example.com", 13);
+    memset(too_long, 'l', 309);
+    memcpy(too_long + 309, "@example.com", 13);
+    static const char *const bad[] = {
+        "noat",
+        "@example.com",
+        "user@",
+        "a@b@example.com",
+        "a b@example.com",
+        "a\tb@example.com",
+        "a\r\n@example.com",
+        "a\x7f@example.com",
+        "user@exa_mple.com",
+        "user@example..com",
+        "user@[192.0.2.1]",
+        too_long,
+        NULL,
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        FAILS(dirdb_user_add(f->db, bad[i], "n", "h", err, sizeof err), EINVAL);
+        FAILS(dirdb_user_del(f->db, bad[i], err, sizeof err), EINVAL);
+        FAILS(dirdb_user_passwd(f->db, bad[i], "h", err, sizeof err), EINVAL);
+        FAILS(dirdb_user_enable(f->db, bad[i], true, err, sizeof err), EINVAL);
+        FAILS(dirdb_alias_add(f->db, bad[i], "t@example.org", err, sizeof err), EINVAL);
+        FAILS(dirdb_alias_add(f->db, "al@example.com", bad[i], err, sizeof err), EINVAL);
+        FAILS(dirdb_alias_del(f->db, bad[i], NULL, err, sizeof err), EINVAL);
+        FAILS(dirdb_relocated_set(f->db, bad[i], "n@example.org", true, err, sizeof err), EINVAL);
+        FAILS(dirdb_relocated_set(f->db, "r@example.com", bad[i], true, err, sizeof err), EINVAL);
+        FAILS(dirdb_relocated_del(f->db, bad[i], err, sizeof err), EINVAL);
+        FAILS(dirdb_domain_catchall(f->db, "example.com", bad[i] != NULL ? bad[i] : "x", err,
+                                    sizeof err),
+              EINVAL);
+        if (bad[i] != NULL) {
+            struct dirdb_entry e;
+            FAILS(dirdb_lookup(f->db, bad[i], '+', &e), EINVAL);
+            assert_int_equal(e.kind, DIRDB_NONE);
+            char t[2][DIRDB_ADDR_MAX + 1];
+            size_t n = 9;
+            FAILS(dirdb_alias_targets(f->db, bad[i], t, 2, &n), EINVAL);
+            assert_int_equal(n, 0);
+        }
+    }
+    OK(dirdb_user_add(f->db, longest, "n", "h", err, sizeof err));
+    /* 8-bit local parts are data to the store (RFC 6531 addresses). */
+    OK(dirdb_user_add(f->db, "j\xc3\xb6rg@example.com", "J", "h", err, sizeof err));
+}
+
+static void test_user_add_del_passwd_enable_list(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    OK(dirdb_domain_add(f->db, "example.org", err, sizeof err));
+    OK(dirdb_user_add(f->db, "Bob@EXAMPLE.com", "Bob B", "$y$h1", err, sizeof err));
+    OK(dirdb_user_add(f->db, "alice@example.com", NULL, "$y$h2", err, sizeof err));
+    OK(dirdb_user_add(f->db, "carol@example.org", "Carol", "$y$h3", err, sizeof err));
+    /* RFC 5321 §2.4: the local part is matched case-insensitively here (ASCII only). */
+    FAILS(dirdb_user_add(f->db, "bob@example.com", "x", "y", err, sizeof err), EEXIST);
+    FAILS(dirdb_user_add(f->db, "x@unknown.example", "x", "y", err, sizeof err), EINVAL);
+    static char long_name[DIRDB_NAME_MAX + 2];
+    memset(long_name, 'n', DIRDB_NAME_MAX + 1);
+    FAILS(dirdb_user_add(f->db, "long@example.com", long_name, "h", err, sizeof err), EINVAL);
+    static char long_hash[300];
+    memset(long_hash, 'h', 256);
+    FAILS(dirdb_user_add(f->db, "long@example.com", "n", long_hash, err, sizeof err), EINVAL);
+    FAILS(dirdb_user_passwd(f->db, "bob@example.com", long_hash, err, sizeof err), EINVAL);
+    FAILS(dirdb_user_passwd(f->db, "bob@example.com", NULL, err, sizeof err), EINVAL);
+
+    struct collect c = {0};
+    OK(dirdb_user_list(f->db, "EXAMPLE.COM", collect_user_cb, &c));
+    assert_string_equal(c.buf, "alice@example.com||on;Bob@example.com|Bob B|on;");
+    struct collect all = {0};
+    OK(dirdb_user_list(f->db, NULL, collect_user_cb, &all));
+    assert_int_equal(all.rows, 3);
+
+    OK(dirdb_user_enable(f->db, "BOB@example.com", false, err, sizeof err));
+    OK(dirdb_user_passwd(f->db, "bob@example.com", "$y$new", err, sizeof err));
+    struct dirdb_entry e;
+    OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
+    assert_int_equal(e.kind, DIRDB_DISABLED);
+    assert_string_equal(e.address, "Bob@example.com");
+    assert_string_equal(e.password_hash, "$y$new");
+    OK(dirdb_user_enable(f->db, "bob@example.com", true, err, sizeof err));
+    OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
+    assert_int_equal(e.kind, DIRDB_MAILBOX);
+    assert_string_equal(e.name, "Bob B");
+
+    FAILS(dirdb_user_passwd(f->db, "nobody@example.com", "h", err, sizeof err), ENOENT);
+    FAILS(dirdb_user_enable(f->db, "nobody@example.com", true, err, sizeof err), ENOENT);
+    FAILS(dirdb_user_del(f->db, "nobody@example.com", err, sizeof err), ENOENT);
+    OK(dirdb_user_del(f->db, "bob@Example.Com", err, sizeof err));
+    FAILS(dirdb_user_del(f->db, "Bob@example.com", err, sizeof err), ENOENT);
+    OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
+    assert_int_equal(e.kind, DIRDB_NONE);
+}
+
+static void test_alias_add_del_list_targets(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    OK(dirdb_user_add(f->db, "user@example.com", "U", "h", err, sizeof err));
+    OK(dirdb_alias_add(f->db, "team@example.com", "user@example.com", err, sizeof err));
+    OK(dirdb_alias_add(f->db, "Team@Example.com", "b@REMOTE.example", err, sizeof err));
+    OK(dirdb_alias_add(f->db, "team@example.com", "a@remote.example", err, sizeof err));
+    FAILS(dirdb_alias_add(f->db, "TEAM@example.com", "USER@example.com", err, sizeof err), EEXIST);
+    FAILS(dirdb_alias_add(f->db, "self@example.com", "SELF@EXAMPLE.com", err, sizeof err), EINVAL);
+    FAILS(dirdb_alias_add(f->db, "a@unknown.example", "user@example.com", err, sizeof err), EINVAL);
+    /* One address is either a mailbox or an alias, never both. */
+    FAILS(dirdb_alias_add(f->db, "USER@example.com", "x@remote.example", err, sizeof err), EEXIST);
+    FAILS(dirdb_user_add(f->db, "team@example.com", "T", "h", err, sizeof err), EEXIST);
+
+    struct collect c = {0};
+    OK(dirdb_alias_list(f->db, "example.com", collect_alias_cb, &c));
+    assert_string_equal(c.buf, "team@example.com|a@remote.example;"
+                               "team@example.com|b@remote.example;"
+                               "team@example.com|user@example.com;");
+    char t[3][DIRDB_ADDR_MAX + 1];
+    size_t n = 0;
+    OK(dirdb_alias_targets(f->db, "TEAM@example.com", t, 3, &n));
+    assert_int_equal(n, 3);
+    assert_string_equal(t[0], "a@remote.example");
+    assert_string_equal(t[1], "b@remote.example");
+    /* A list longer than the caller's array is an error, never a silent truncation. */
+    FAILS(dirdb_alias_targets(f->db, "team@example.com", t, 2, &n), ERANGE);
+    OK(dirdb_alias_targets(f->db, "none@example.com", t, 3, &n));
+    assert_int_equal(n, 0);
+
+    OK(dirdb_alias_del(f->db, "team@example.com", "B@remote.example", err, sizeof err));
+    FAILS(dirdb_alias_del(f->db, "team@example.com", "b@remote.example", err, sizeof err), ENOENT);
+    FAILS(dirdb_alias_del(f->db, "team@example.com", "bad target", err, sizeof err), EINVAL);
+    OK(dirdb_alias_del(f->db, "team@example.com", NULL, err, sizeof err));
+    FAILS(dirdb_alias_del(f->db, "team@example.com", NULL, err, sizeof err), ENOENT);
+    struct collect empty = {0};
+    OK(dirdb_alias_list(f->db, NULL, collect_alias_cb, &empty));
+    assert_int_equal(empty.rows, 0);
+}
+
+static void test_relocated_set_del(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    OK(dirdb_relocated_set(f->db, "old@example.com", "new@elsewhere.example", false, err,
+                           sizeof err));
+    struct dirdb_entry e;
+    OK(dirdb_lookup(f->db, "OLD@example.com", '\0', &e));
+    assert_int_equal(e.kind, DIRDB_RELOCATED);
+    assert_string_equal(e.address, "new@elsewhere.example");
+    assert_false(e.forward);
+    /* Setting again replaces (RFC 5321 §3.4: 251 when forwarding, 551 when not). */
+    OK(dirdb_relocated_set(f->db, "old@example.com", "newer@elsewhere.example", true, err,
+                           sizeof err));
+    OK(dirdb_lookup(f->db, "old@example.com", '\0', &e));
+    assert_string_equal(e.address, "newer@elsewhere.example");
+    assert_true(e.forward);
+    FAILS(dirdb_relocated_set(f->db, "me@example.com", "ME@example.com", true, err, sizeof err),
+          EINVAL);
+    FAILS(dirdb_relocated_set(f->db, "x@unknown.example", "y@example.com", true, err, sizeof err),
+          EINVAL);
+    OK(dirdb_relocated_del(f->db, "old@EXAMPLE.com", err, sizeof err));
+    FAILS(dirdb_relocated_del(f->db, "old@example.com", err, sizeof err), ENOENT);
+    OK(dirdb_lookup(f->db, "old@example.com", '\0', &e));
+    assert_int_equal(e.kind, DIRDB_NONE);
+}
+
+static void test_domain_catchall(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    FAILS(dirdb_domain_catchall(f->db, "unknown.example", "a@example.com", err, sizeof err),
+          ENOENT);
+    OK(dirdb_domain_catchall(f->db, "EXAMPLE.com", "Postmaster@EXAMPLE.COM", err, sizeof err));
+    struct collect c = {0};
+    OK(dirdb_domain_list(f->db, collect_domain_cb, &c));
+    assert_string_equal(c.buf, "example.com|Postmaster@example.com;");
+    OK(dirdb_domain_catchall(f->db, "example.com", NULL, err, sizeof err));
+    struct collect c2 = {0};
+    OK(dirdb_domain_list(f->db, collect_domain_cb, &c2));
+    assert_string_equal(c2.buf, "example.com|(null);");
+}
+
+static void test_domain_del_refused_while_not_empty(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    for (int kind = 0; kind < 3; kind++) {
+        if (kind == 0)
+            OK(dirdb_user_add(f->db, "u@example.com", "U", "h", err, sizeof err));
+        else if (kind == 1)
+            OK(dirdb_alias_add(f->db, "a@example.com", "t@remote.example", err, sizeof err));
+        else
+            OK(dirdb_relocated_set(f->db, "r@example.com", "n@remote.example", true, err,
+                                   sizeof err));
+        FAILS(dirdb_domain_del(f->db, "example.com", err, sizeof err), ENOTEMPTY);
+        if (kind == 0)
+            OK(dirdb_user_del(f->db, "u@example.com", err, sizeof err));
+        else if (kind == 1)
+            OK(dirdb_alias_del(f->db, "a@example.com", NULL, err, sizeof err));
+        else
+            OK(dirdb_relocated_del(f->db, "r@example.com", err, sizeof err));
+    }
+    OK(dirdb_domain_del(f->db, "example.com", err, sizeof err));
+}
+
+static void test_lookup_order(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct dirdb *db = f->db;
+    OK(dirdb_domain_add(db, "example.com", err, sizeof err));
+    OK(dirdb_domain_add(db, "nocatch.example", err, sizeof err));
+    OK(dirdb_domain_add(db, "deadcatch.example", err, sizeof err));
+    OK(dirdb_user_add(db, "user@example.com", "User", "$y$u", err, sizeof err));
+    OK(dirdb_user_add(db, "exact+tag@example.com", "Exact", "$y$e", err, sizeof err));
+    OK(dirdb_user_add(db, "off@example.com", "Off", "$y$o", err, sizeof err));
+    OK(dirdb_user_enable(db, "off@example.com", false, err, sizeof err));
+    OK(dirdb_user_add(db, "both@example.com", "Both", "$y$b", err, sizeof err));
+    OK(dirdb_relocated_set(db, "both@example.com", "both@new.example", true, err, sizeof err));
+    OK(dirdb_relocated_set(db, "moved@example.com", "moved@new.example", false, err, sizeof err));
+    OK(dirdb_alias_add(db, "list@example.com", "user@example.com", err, sizeof err));
+    OK(dirdb_domain_catchall(db, "example.com", "user@example.com", err, sizeof err));
+    OK(dirdb_domain_catchall(db, "deadcatch.example", "gone@deadcatch.example", err, sizeof err));
+    OK(dirdb_user_add(db, "u@nocatch.example", "U", "$y$n", err, sizeof err));
+
+    static const struct {
+        const char *address;
+        char separator;
+        enum dirdb_kind kind;
+        const char *found;
+        bool forward;
+    } rows[] = {
+        {"user@example.com", '+', DIRDB_MAILBOX, "user@example.com", false},
+        {"USER@Example.COM", '+', DIRDB_MAILBOX, "user@example.com", false},
+        {"off@example.com", '+', DIRDB_DISABLED, "off@example.com", false},
+        {"moved@example.com", '+', DIRDB_RELOCATED, "moved@new.example", false},
+        {"both@example.com", '+', DIRDB_RELOCATED, "both@new.example", true},
+        {"list@example.com", '+', DIRDB_ALIAS, "list@example.com", false},
+        {"exact+tag@example.com", '+', DIRDB_MAILBOX, "exact+tag@example.com", false},
+        {"u+tag@nocatch.example", '+', DIRDB_MAILBOX, "u@nocatch.example", false},
+        {"u-tag@nocatch.example", '-', DIRDB_MAILBOX, "u@nocatch.example", false},
+        {"u+tag@nocatch.example", '\0', DIRDB_NONE, "", false},
+        {"u+a+b@nocatch.example", '+', DIRDB_MAILBOX, "u@nocatch.example", false},
+        {"list+x@example.com", '+', DIRDB_ALIAS, "list@example.com", false},
+        {"moved+x@example.com", '+', DIRDB_RELOCATED, "moved@new.example", false},
+        {"+tag@nocatch.example", '+', DIRDB_NONE, "", false},
+        {"nobody@example.com", '+', DIRDB_MAILBOX, "user@example.com", false},
+        {"off+x@example.com", '+', DIRDB_DISABLED, "off@example.com", false},
+        {"nobody@nocatch.example", '+', DIRDB_NONE, "", false},
+        {"nobody@deadcatch.example", '+', DIRDB_NONE, "", false},
+        {"user@other.example", '+', DIRDB_NONE, "", false},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct dirdb_entry e;
+        memset(&e, 0x5a, sizeof e);
+        OK(dirdb_lookup(db, rows[i].address, rows[i].separator, &e));
+        if (e.kind != rows[i].kind)
+            fail_msg("row %zu (%s): kind %d, want %d", i, rows[i].address, (int)e.kind,
+                     (int)rows[i].kind);
+        assert_string_equal(e.address, rows[i].found);
+        assert_int_equal(e.forward, rows[i].forward);
+    }
+}
+
+/* HOSTILE-INPUTS B3: SQL metacharacters in an address are stored and found as data. */
+static void test_B3_sql_looking_address_is_data(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    OK(dirdb_user_add(f->db, "victim@example.com", "V", "$y$v", err, sizeof err));
+    static const char *const hostile[] = {
+        "\"x'--\"@example.com",
+        "x');DROP/**/TABLE/**/mailboxes;--@example.com",
+        "'OR'1'='1@example.com",
+        "%@example.com",
+    };
+    for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
+        OK(dirdb_user_add(f->db, hostile[i], "x'); DELETE FROM domains;--", "h", err, sizeof err));
+        struct dirdb_entry e;
+        OK(dirdb_lookup(f->db, hostile[i], '\0', &e));
+        assert_int_equal(e.kind, DIRDB_MAILBOX);
+        assert_string_equal(e.address, hostile[i]);
+        assert_string_equal(e.name, "x'); DELETE FROM domains;--");
+        OK(dirdb_alias_add(f->db, "al@example.com", hostile[i], err, sizeof err));
+    }
+    /* A LIKE-looking pattern matches itself only. */
+    struct dirdb_entry e;
+    OK(dirdb_lookup(f->db, "victim@example.com", '\0', &e));
+    assert_int_equal(e.kind, DIRDB_MAILBOX);
+    struct collect c = {0};
+    OK(dirdb_user_list(f->db, "example.com", collect_user_cb, &c));
+    assert_int_equal(c.rows, 5);
+    char t[8][DIRDB_ADDR_MAX + 1];
+    size_t n;
+    OK(dirdb_alias_targets(f->db, "al@example.com", t, 8, &n));
+    assert_int_equal(n, 4);
+    OK(dirdb_user_del(f->db, "%@example.com", err, sizeof err));
+    OK(dirdb_lookup(f->db, "victim@example.com", '\0', &e));
+    assert_int_equal(e.kind, DIRDB_MAILBOX);
+}
+
+static void make_versioned_file(const char *path, const char *sql)
+{
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+}
+
+static void test_open_refuses_unknown_schema_and_junk(void **state)
+{
+    struct fixture *f = *state;
+    char p[160], err[256] = "";
+    snprintf(p, sizeof p, "%s.v99", f->path);
+    make_versioned_file(p, "CREATE TABLE t (x); PRAGMA user_version = 99;");
+    assert_null(dirdb_open(p, err, sizeof err));
+    assert_non_null(strstr(err, "schema version"));
+
+    snprintf(p, sizeof p, "%s.junk", f->path);
+    FILE *fp = fopen(p, "w");
+    assert_non_null(fp);
+    fputs("this is not a database, it is long enough to have a header of sorts..........\n"
+          "and a second line...............................................................\n",
+          fp);
+    fclose(fp);
+    err[0] = '\0';
+    assert_null(dirdb_open(p, err, sizeof err));
+    assert_true(err[0] != '\0');
+
+    assert_null(dirdb_open("/nonexistent-dir/x/dir.db", err, sizeof err));
+    assert_null(dirdb_open("/nonexistent-dir/x/dir.db", NULL, 0));
+}
+
+static void test_open_creates_private_file_and_persists(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct stat st;
+    assert_int_equal(stat(f->path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    OK(dirdb_user_add(f->db, "u@example.com", "U", "$y$p", err, sizeof err));
+    char wal[160];
+    snprintf(wal, sizeof wal, "%s-wal", f->path);
+    assert_int_equal(stat(wal, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600);
+    dirdb_close(f->db);
+    f->db = dirdb_open(f->path, err, sizeof err);
+    assert_non_null(f->db);
+    struct dirdb_entry e;
+    OK(dirdb_lookup(f->db, "u@example.com", '\0', &e));
+    assert_int_equal(e.kind, DIRDB_MAILBOX);
+    assert_string_equal(e.password_hash, "$y$p");
+
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA user_version", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_int_equal(sqlite3_column_int(q, 0), 1);
+    sqlite3_finalize(q);
+    assert_int_equal(sqlite3_prepare_v2(h, "PRAGMA journal_mode", -1, &q, NULL), SQLITE_OK);
+    assert_int_equal(sqlite3_step(q), SQLITE_ROW);
+    assert_string_equal((const char *)sqlite3_column_text(q, 0), "wal");
+    sqlite3_finalize(q);
+    sqlite3_close(h);
+}
+
+static void *release_later(void *arg)
+{
+    sqlite3 *h = arg;
+    struct timespec ts = {.tv_sec = 0, .tv_nsec = 300 * 1000 * 1000};
+    nanosleep(&ts, NULL);
+    sqlite3_exec(h, "COMMIT", NULL, NULL, NULL);
+    return NULL;
+}
+
+/* Another process holding the write lock briefly (the admin tool while the daemon runs) is
+ * waited for, within the 5 s busy timeout, not reported as a failure. */
+static void test_busy_writer_is_waited_for(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, release_later, h), 0);
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    pthread_join(t, NULL);
+    sqlite3_close(h);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_domain_add_del_list, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_domain_malformed_refused, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_address_malformed_refused, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_user_add_del_passwd_enable_list, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_alias_add_del_list_targets, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_relocated_set_del, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_domain_catchall, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_domain_del_refused_while_not_empty, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_lookup_order, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_B3_sql_looking_address_is_data, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_open_refuses_unknown_schema_and_junk, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_open_creates_private_file_and_persists, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_busy_writer_is_waited_for, fixture_setup,
+                                        fixture_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

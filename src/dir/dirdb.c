@@ -557,20 +557,30 @@ int dirdb_domain_list(struct dirdb *db, dirdb_domain_fn fn, void *arg)
     return dirdb_step_done(st, rc);
 }
 
-int dirdb_user_list(struct dirdb *db, const char *domain, dirdb_user_fn fn, void *arg)
+/* A listing's statement: sql takes the domain (or NULL for all) as ?1, bound from d, which
+ * must live as long as the statement. 0, or -1 with errno. */
+static int dirdb_list_prepare(struct dirdb *db, const char *sql, const char *domain,
+                              char d[DIRDB_DOMAIN_MAX + 1], sqlite3_stmt **st)
 {
-    char d[DIRDB_DOMAIN_MAX + 1];
     const char *args[1];
     if (dirdb_filter(domain, d, &args[0]) != 0)
         return -1;
-    sqlite3_stmt *st;
-    if (dirdb_prep(db,
-                   "SELECT address, name, enabled FROM mailboxes"
-                   " WHERE ?1 IS NULL OR domain = ?1 ORDER BY address",
-                   args, 1, &st) != SQLITE_OK) {
+    if (dirdb_prep(db, sql, args, 1, st) != SQLITE_OK) {
         errno = EIO;
         return -1;
     }
+    return 0;
+}
+
+int dirdb_user_list(struct dirdb *db, const char *domain, dirdb_user_fn fn, void *arg)
+{
+    char d[DIRDB_DOMAIN_MAX + 1];
+    sqlite3_stmt *st;
+    if (dirdb_list_prepare(db,
+                           "SELECT address, name, enabled FROM mailboxes"
+                           " WHERE ?1 IS NULL OR domain = ?1 ORDER BY address",
+                           domain, d, &st) != 0)
+        return -1;
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if (!fn(dirdb_col(st, 0), dirdb_col(st, 1), sqlite3_column_int(st, 2) != 0, arg))
@@ -581,17 +591,12 @@ int dirdb_user_list(struct dirdb *db, const char *domain, dirdb_user_fn fn, void
 int dirdb_alias_list(struct dirdb *db, const char *domain, dirdb_alias_fn fn, void *arg)
 {
     char d[DIRDB_DOMAIN_MAX + 1];
-    const char *args[1];
-    if (dirdb_filter(domain, d, &args[0]) != 0)
-        return -1;
     sqlite3_stmt *st;
-    if (dirdb_prep(db,
-                   "SELECT alias, target FROM aliases"
-                   " WHERE ?1 IS NULL OR domain = ?1 ORDER BY alias, target",
-                   args, 1, &st) != SQLITE_OK) {
-        errno = EIO;
+    if (dirdb_list_prepare(db,
+                           "SELECT alias, target FROM aliases"
+                           " WHERE ?1 IS NULL OR domain = ?1 ORDER BY alias, target",
+                           domain, d, &st) != 0)
         return -1;
-    }
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if (!fn(dirdb_col(st, 0), dirdb_col(st, 1), arg))

@@ -204,6 +204,10 @@ void sched_route_close(struct sched *s);
 void sched_dispatch(struct sched *s, struct sched_msg *m, int64_t now);
 /* Start queued jobs while the limits allow. */
 void sched_dispatch_waiting(struct sched *s);
+/* Forget the destinations with nothing running, waiting or idle (one per remote domain
+ * ever seen would otherwise pile up). Only from a callback of its own: a dispatch in
+ * progress holds destination pointers in its jobs. */
+void sched_dests_sweep(struct sched *s);
 
 /* sched_bounce.c: queue the failure DSN for m's failed, unbounced recipients (or the delay
  * warning when delay is true). 0 when done (or nothing to send), -1 when it must be

@@ -642,6 +642,24 @@ int sched_route_open(struct sched *s, char *err, size_t errlen)
     return 0;
 }
 
+void sched_dests_sweep(struct sched *s)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < s->ndests; i++) {
+        struct sched_dest *d = s->dests[i];
+        if (d->kind != SCHED_DEST_LOCAL && d->busy == 0 && d->wait_head == NULL &&
+            d->idle == NULL) {
+            log_event("destination_closed", "key=%s", d->key);
+            free(d->key);
+            free(d->domain);
+            free(d);
+            continue;
+        }
+        s->dests[w++] = d;
+    }
+    s->ndests = w;
+}
+
 void sched_route_close(struct sched *s)
 {
     /* Local jobs never handed to a thread stay unrecorded: the next start delivers them. */

@@ -365,6 +365,7 @@ static void sched_scan(struct sched *s, bool at_start)
 
 void sched_rescan(struct sched *s)
 {
+    sched_dests_sweep(s);
     sched_scan(s, false);
 }
 

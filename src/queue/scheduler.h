@@ -33,7 +33,8 @@ void sched_close(struct sched *s, unsigned wait_ms);
 /* A file appeared in queue/ (inotify, or a rescan found it): load it if it is new. */
 void sched_notice(struct sched *s, const char *id);
 
-/* List queue/ and notice every id (the periodic safety net). */
+/* List queue/ and notice every id (the periodic safety net); also forget destinations that
+ * have had nothing to do since the last rescan. Not from inside another scheduler call. */
 void sched_rescan(struct sched *s);
 
 /* Operator actions. 0, or -1 with errno ENOENT (no such message). flush with id NULL makes

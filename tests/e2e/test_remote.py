@@ -354,6 +354,19 @@ def test_j6_null_mx_bounces_5_1_10(make_daemon, dns):
     assert not d.log_events("smtp_client_connect")
 
 
+def test_destinations_are_forgotten_when_idle(make_daemon, dns):
+    """Each remote domain gets a destination (its concurrency, idle connections); one with
+    nothing to do is forgotten at the next rescan, so a queue manager that has seen many
+    domains does not keep them all."""
+    d = sender(make_daemon, dns.server, 25, aliases="fwd@mx.test: u@null.test, v@nx.test\n")
+    submit(d, ("fwd@mx.test",))
+    wait_delivered(d, "alice@mx.test")
+    wait_queue_empty(d)
+    closed = wait_for(lambda: (lambda ls: ls if len(ls) >= 2 else None)(
+        d.log_events("destination_closed")), 10.0, what="both destinations forgotten")
+    assert {ln.split("key=")[1] for ln in closed} == {"smtp:null.test", "smtp:nx.test"}
+
+
 @pytest.mark.parametrize("how", ["address", "name", "greeting"])
 def test_j5_mx_pointing_at_ourselves_bounces_5_4_6(make_daemon, dns, fakes, how):
     """HOSTILE-INPUTS J5 (RFC 5321 §5.1): the best MX is this server, found by its address

@@ -1,10 +1,12 @@
 /* sluice: the administration tool. Subcommands dispatch to their modules: `config check
- * FILE` (conf/check), `queue ...` (cli/queue), `sendmail ...` (cli/sendmail). Run under the
- * name `sendmail` it is sendmail(1), under `mailq` the queue listing (argv[0]'s basename
- * decides, as links to one binary are installed under those names). */
+ * FILE` (conf/check), `queue ...` (cli/queue), `sendmail ...` (cli/sendmail), `domain`,
+ * `user`, `alias` and `relocated ...` (cli/dir). Run under the name `sendmail` it is
+ * sendmail(1), under `mailq` the queue listing (argv[0]'s basename decides, as links to one
+ * binary are installed under those names). */
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/dir.h"
 #include "cli/queue.h"
 #include "cli/sendmail.h"
 #include "conf/check.h"
@@ -18,6 +20,17 @@ static void usage(void)
           "       sluice [-c FILE] queue hold|release|delete ID\n"
           "       sluice [-c FILE] mailq\n"
           "       sluice [-c FILE] sendmail [-t] [-i] [-f SENDER] [-F NAME] [RCPT...]\n"
+          "       sluice [-c FILE] domain add DOMAIN | del DOMAIN | list\n"
+          "       sluice [-c FILE] domain catchall DOMAIN ADDRESS|none\n"
+          "       sluice [-c FILE] user add ADDRESS [--name NAME] [--stdin]"
+          " [--scheme yescrypt|argon2id]\n"
+          "       sluice [-c FILE] user passwd ADDRESS [--stdin] [--scheme yescrypt|argon2id]\n"
+          "       sluice [-c FILE] user del|enable|disable ADDRESS | list [DOMAIN]\n"
+          "       sluice [-c FILE] user cert add ADDRESS FINGERPRINT | cert del FINGERPRINT\n"
+          "       sluice [-c FILE] user cert list [DOMAIN]\n"
+          "       sluice [-c FILE] alias add ALIAS TARGET... | del ALIAS [TARGET] | list [DOMAIN]\n"
+          "       sluice [-c FILE] relocated add ADDRESS NEW-ADDRESS --forward|--refuse\n"
+          "       sluice [-c FILE] relocated del ADDRESS | list [DOMAIN]\n"
           "       sluice version\n"
           "  -c FILE  configuration (default: /etc/sluice/sluice.conf when it exists, else\n"
           "           the embedded etc/sluice.conf)\n"
@@ -65,6 +78,9 @@ int main(int argc, char **argv)
         return queue_cli_main(argc - i, argv + i, conf_path);
     if (i < argc && strcmp(argv[i], "sendmail") == 0)
         return sendmail_main(argc - i, argv + i, conf_path);
+    if (i < argc && (strcmp(argv[i], "domain") == 0 || strcmp(argv[i], "user") == 0 ||
+                     strcmp(argv[i], "alias") == 0 || strcmp(argv[i], "relocated") == 0))
+        return dir_cli_main(argc - i, argv + i, conf_path);
     if (argc - i == 1 && strcmp(argv[i], "mailq") == 0)
         return queue_cli_mailq(conf_path);
     usage();

@@ -54,6 +54,10 @@ enum conf_kind {
     CONF_KIND_DOMAIN,    /* domain NAME [{ ... }], repeatable */
     CONF_KIND_REMOTE,    /* remote DOMAIN { ... }, repeatable */
     CONF_KIND_OUT_TLS,   /* enum conf_out_tls */
+    CONF_KIND_NETWORKS,  /* trusted-networks CIDR..., repeatable, appends */
+    CONF_KIND_TOKEN_KEY, /* token-key ALG FILE [KID], repeatable */
+    CONF_KIND_SEPARATOR, /* char: one punctuation character or "none" */
+    CONF_KIND_EXTERNAL,  /* enum conf_external */
 };
 
 struct conf_context;
@@ -95,6 +99,11 @@ static const struct conf_word conf_words_out_tls[] = {
     {"verify", CONF_OUT_TLS_VERIFY},
     {"none", CONF_OUT_TLS_NONE},
 };
+static const struct conf_word conf_words_external[] = {
+    {"none", CONF_EXTERNAL_NONE},
+    {"fingerprint", CONF_EXTERNAL_FINGERPRINT},
+    {"subject", CONF_EXTERNAL_SUBJECT},
+};
 static const struct conf_word conf_words_auth[] = {
     {"none", CONF_AUTH_NONE},
     {"optional", CONF_AUTH_OPTIONAL},
@@ -113,6 +122,22 @@ static const struct conf_rule conf_rules_tls[] = {
 static const struct conf_rule conf_rules_directory[] = {
     {"mailboxes", CONF_KIND_STRING, CONF_AT(mailboxes_file), 0, 0, NULL},
     {"aliases", CONF_KIND_STRING, CONF_AT(aliases_file), 0, 0, NULL},
+    {"sqlite", CONF_KIND_STRING, CONF_AT(directory_sqlite), 0, 0, NULL},
+    {"subaddress-separator", CONF_KIND_SEPARATOR, CONF_AT(subaddress_separator), 0, 0, NULL},
+};
+
+static const struct conf_rule conf_rules_auth[] = {
+    {"plaintext-loopback", CONF_KIND_BOOL, CONF_AT(auth.plaintext_loopback), 0, 0, NULL},
+    {"failure-delay", CONF_KIND_DURATION, CONF_AT(auth.failure_delay), 0, CONF_MS_M, NULL},
+    {"session-failures", CONF_KIND_COUNT, CONF_AT(auth.session_failures), 1, 1000, NULL},
+    {"ip-failures", CONF_KIND_COUNT, CONF_AT(auth.ip_failures), 1, CONF_COUNT_MAX, NULL},
+    {"token-issuer", CONF_KIND_STRING, CONF_AT(auth.token_issuer), 0, 0, NULL},
+    {"token-audience", CONF_KIND_STRING, CONF_AT(auth.token_audience), 0, 0, NULL},
+    {"token-claim", CONF_KIND_STRING, CONF_AT(auth.token_claim), 0, 0, NULL},
+    {"token-leeway", CONF_KIND_DURATION, CONF_AT(auth.token_leeway), 0, CONF_MS_H, NULL},
+    {"token-key", CONF_KIND_TOKEN_KEY, 0, 0, 0, NULL},
+    {"external", CONF_KIND_EXTERNAL, CONF_AT(auth.external), 0, 0, NULL},
+    {"client-ca", CONF_KIND_STRING, CONF_AT(auth.client_ca), 0, 0, NULL},
 };
 
 static const struct conf_rule conf_rules_limits[] = {
@@ -150,11 +175,16 @@ static const struct conf_rule conf_rules_listen[] = {
     {"address", CONF_KIND_ADDRESS, offsetof(struct conf_listener, address), 0, 0, NULL},
     {"tls", CONF_KIND_TLS_MODE, offsetof(struct conf_listener, tls), 0, 0, NULL},
     {"auth", CONF_KIND_AUTH_MODE, offsetof(struct conf_listener, auth), 0, 0, NULL},
+    {"vrfy", CONF_KIND_BOOL, offsetof(struct conf_listener, vrfy), 0, 0, NULL},
+    {"expn", CONF_KIND_BOOL, offsetof(struct conf_listener, expn), 0, 0, NULL},
+    {"hide-client", CONF_KIND_BOOL, offsetof(struct conf_listener, hide_client), 0, 0, NULL},
 };
 
 static const struct conf_context conf_ctx_tls = {"tls", conf_rules_tls, CONF_NELEM(conf_rules_tls)};
 static const struct conf_context conf_ctx_directory = {"directory", conf_rules_directory,
                                                        CONF_NELEM(conf_rules_directory)};
+static const struct conf_context conf_ctx_auth = {"auth", conf_rules_auth,
+                                                  CONF_NELEM(conf_rules_auth)};
 static const struct conf_context conf_ctx_limits = {"limits", conf_rules_limits,
                                                     CONF_NELEM(conf_rules_limits)};
 static const struct conf_context conf_ctx_timeouts = {"timeouts", conf_rules_timeouts,
@@ -223,6 +253,8 @@ static const struct conf_rule conf_rules_top[] = {
     {"delivery", CONF_KIND_BLOCK, 0, 0, 0, &conf_ctx_delivery},
     {"delivery-timeouts", CONF_KIND_BLOCK, 0, 0, 0, &conf_ctx_delivery_timeouts},
     {"remote", CONF_KIND_REMOTE, 0, 0, 0, NULL},
+    {"trusted-networks", CONF_KIND_NETWORKS, 0, 0, 0, NULL},
+    {"auth", CONF_KIND_BLOCK, 0, 0, 0, &conf_ctx_auth},
 };
 
 static const struct conf_context conf_ctx_top = {NULL, conf_rules_top, CONF_NELEM(conf_rules_top)};
@@ -418,6 +450,22 @@ static void conf_apply_value(struct conf_parser *ps, const struct conf_rule *r, 
             enum conf_out_tls m = (enum conf_out_tls)w;
             memcpy(field, &m, sizeof m);
         }
+        return;
+    case CONF_KIND_EXTERNAL:
+        if (conf_lookup_word(ps, r, v, line, conf_words_external, CONF_NELEM(conf_words_external),
+                             &w)) {
+            enum conf_external m = (enum conf_external)w;
+            memcpy(field, &m, sizeof m);
+        }
+        return;
+    case CONF_KIND_SEPARATOR:
+        if (strcmp(v, "none") == 0)
+            *(char *)field = '\0';
+        else if (strlen(v) == 1 && strchr("+-_=#~", v[0]) != NULL)
+            *(char *)field = v[0];
+        else
+            conf_error(ps, line, "'%s' must be one of + - _ = # ~ or none, not '%s'", r->name,
+                       SHOW(v));
         return;
     case CONF_KIND_AUTH_MODE:
         if (conf_lookup_word(ps, r, v, line, conf_words_auth, CONF_NELEM(conf_words_auth), &w)) {
@@ -636,6 +684,86 @@ static void conf_apply_remote(struct conf_parser *ps, const struct conf_stmt *st
     r->tls_set = seen[conf_rule_index(&conf_ctx_remote, "tls")] != 0;
 }
 
+/* trusted-networks 127.0.0.0/8 ::1 10.0.0.0/8: up to CONF_ARGS_MAX per line, repeatable. */
+static void conf_apply_networks(struct conf_parser *ps, const struct conf_stmt *st)
+{
+    struct config *c = ps->c;
+    if (st->nargs == 0 || st->nargs > CONF_ARGS_MAX) {
+        conf_error(ps, st->line, "'trusted-networks' takes 1 to %d networks per line (repeat it "
+                   "for more)", CONF_ARGS_MAX);
+        return;
+    }
+    for (size_t i = 1; i <= st->nargs; i++) {
+        struct conf_network n;
+        if (!conf_network_parse(ps->tok[i], &n)) {
+            conf_error(ps, st->line, "'trusted-networks': '%s' is not ADDRESS[/PREFIX]",
+                       SHOW(ps->tok[i]));
+            continue;
+        }
+        if (c->ntrusted == CONF_TRUSTED_MAX) {
+            conf_error(ps, st->line, "more than %d trusted networks", CONF_TRUSTED_MAX);
+            return;
+        }
+        if (c->trusted == NULL) {
+            c->trusted = calloc(CONF_TRUSTED_MAX, sizeof *c->trusted);
+            if (c->trusted == NULL) {
+                conf_error_nomem(ps);
+                return;
+            }
+        }
+        c->trusted[c->ntrusted++] = n;
+    }
+}
+
+static const struct conf_word conf_words_token_alg[] = {
+    {"hs256", CONF_TOKEN_HS256},
+    {"rs256", CONF_TOKEN_RS256},
+    {"es256", CONF_TOKEN_ES256},
+};
+
+/* token-key ALG FILE [KID] */
+static void conf_apply_token_key(struct conf_parser *ps, const struct conf_stmt *st)
+{
+    struct conf_auth *a = &ps->c->auth;
+    int w = -1;
+    if (st->nargs < 2 || st->nargs > 3) {
+        conf_error(ps, st->line, "'token-key' takes ALG FILE [KID]: token-key rs256 /etc/key.pem");
+        return;
+    }
+    for (size_t i = 0; i < CONF_NELEM(conf_words_token_alg); i++)
+        if (strcasecmp(ps->tok[1], conf_words_token_alg[i].word) == 0)
+            w = conf_words_token_alg[i].value;
+    if (w < 0) {
+        conf_error(ps, st->line, "'token-key' algorithm must be hs256, rs256 or es256, not '%s'",
+                   SHOW(ps->tok[1]));
+        return;
+    }
+    if (ps->tok[2][0] == '\0' || (st->nargs == 3 && (ps->tok[3][0] == '\0' ||
+                                                    strlen(ps->tok[3]) > 64))) {
+        conf_error(ps, st->line, "'token-key' needs a file, and a key id of 1 to 64 octets");
+        return;
+    }
+    if (a->ntoken_keys == CONF_TOKEN_KEYS_MAX) {
+        conf_error(ps, st->line, "more than %d token keys", CONF_TOKEN_KEYS_MAX);
+        return;
+    }
+    if (a->token_keys == NULL) {
+        a->token_keys = calloc(CONF_TOKEN_KEYS_MAX, sizeof *a->token_keys);
+        if (a->token_keys == NULL) {
+            conf_error_nomem(ps);
+            return;
+        }
+    }
+    struct conf_token_key *k = &a->token_keys[a->ntoken_keys];
+    k->alg = (enum conf_token_alg)w;
+    k->file = conf_strdup(ps, ps->tok[2]);
+    k->kid = st->nargs == 3 ? conf_strdup(ps, ps->tok[3]) : NULL;
+    if (k->file != NULL)
+        a->ntoken_keys++;
+    else
+        free(k->kid);
+}
+
 static void conf_apply(struct conf_parser *ps, const struct conf_context *ctx, void *base,
                        unsigned depth, const struct conf_stmt *st, unsigned *seen)
 {
@@ -663,6 +791,17 @@ static void conf_apply(struct conf_parser *ps, const struct conf_context *ctx, v
     }
     if (r->kind == CONF_KIND_REMOTE) {
         conf_apply_remote(ps, st, depth);
+        return;
+    }
+    if (r->kind == CONF_KIND_NETWORKS || r->kind == CONF_KIND_TOKEN_KEY) {
+        if (st->block) {
+            conf_error(ps, st->line, "'%s' does not take a block", r->name);
+            conf_skip_block(ps, st->line, depth + 1);
+        } else if (r->kind == CONF_KIND_NETWORKS) {
+            conf_apply_networks(ps, st);
+        } else {
+            conf_apply_token_key(ps, st);
+        }
         return;
     }
     if (seen[idx] != 0) {
@@ -738,6 +877,10 @@ static void conf_check_whole(struct conf_parser *ps)
         last--;
     if (c->nlisteners == 0)
         conf_error(ps, last, "no listener: add listen NAME { address HOST:PORT }");
+    if (c->directory_sqlite != NULL && (c->mailboxes_file != NULL || c->aliases_file != NULL))
+        conf_error(ps, last, "'directory' takes either sqlite or mailboxes/aliases files, not both");
+    if (c->auth.external == CONF_EXTERNAL_SUBJECT && c->auth.client_ca == NULL)
+        conf_error(ps, last, "'auth' external subject needs client-ca to verify certificates");
     for (size_t i = 0; i < c->nlisteners; i++) {
         if (c->listeners[i].tls != CONF_TLS_NONE && c->tls_certificate == NULL)
             conf_error(ps, ps->listen_tls_line[i],
@@ -761,6 +904,13 @@ static struct config *conf_new(void)
     memcpy(c->spool, spool, sizeof spool);
     c->workers = 0;
     c->bare_newlines = CONF_BARE_REJECT;
+    c->subaddress_separator = '+';
+    c->auth = (struct conf_auth){
+        .failure_delay = CONF_MS_S,
+        .session_failures = 3,
+        .ip_failures = 20,
+        .token_leeway = CONF_MS_M,
+    };
     c->limits = (struct conf_limits){
         .message_size = 35 * CONF_M,
         .recipients = 1000,
@@ -854,6 +1004,17 @@ void conf_free(struct config *c)
     free(c->tls_key);
     free(c->mailboxes_file);
     free(c->aliases_file);
+    free(c->directory_sqlite);
+    free(c->trusted);
+    free(c->auth.token_issuer);
+    free(c->auth.token_audience);
+    free(c->auth.token_claim);
+    for (size_t i = 0; i < c->auth.ntoken_keys; i++) {
+        free(c->auth.token_keys[i].file);
+        free(c->auth.token_keys[i].kid);
+    }
+    free(c->auth.token_keys);
+    free(c->auth.client_ca);
     for (size_t i = 0; i < c->nlisteners; i++) {
         free(c->listeners[i].name);
         free(c->listeners[i].address);

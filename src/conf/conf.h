@@ -27,6 +27,49 @@ struct conf_listener {
     char *address;            /* "127.0.0.1:2525", "[::1]:25", "*:25" */
     enum conf_tls_mode tls;   /* default none; anything else needs tls_certificate */
     enum conf_auth_mode auth; /* default none */
+    bool vrfy;                /* VRFY answers for authenticated or trusted clients; default no */
+    bool expn;                /* EXPN likewise; default no */
+    bool hide_client;         /* Received: without the client's address and name (RFC 6409
+                                 submission privacy); default no */
+};
+
+/* An address block in CIDR form: trusted networks may relay and use VRFY/EXPN. */
+struct conf_network {
+    int family;               /* AF_INET or AF_INET6 */
+    unsigned char addr[16];   /* network byte order, host bits zero */
+    unsigned prefix;
+};
+
+enum conf_token_alg { CONF_TOKEN_HS256, CONF_TOKEN_RS256, CONF_TOKEN_ES256 };
+
+/* A key that signs bearer tokens (RFC 7518 §3): an HS256 secret file or a PEM public key. */
+struct conf_token_key {
+    enum conf_token_alg alg;
+    char *file;
+    char *kid;                /* NULL = any */
+};
+
+/* How EXTERNAL (TLS client certificates) finds the mailbox. */
+enum conf_external {
+    CONF_EXTERNAL_NONE,        /* EXTERNAL not offered; the default */
+    CONF_EXTERNAL_FINGERPRINT, /* the certificate's SHA-256 as registered in the directory */
+    CONF_EXTERNAL_SUBJECT,     /* the subject's emailAddress (else CN), verified by client-ca */
+};
+
+struct conf_auth {
+    bool plaintext_loopback;  /* offer AUTH without TLS to loopback clients; default no */
+    unsigned failure_delay;   /* ms before a 535; default 1s */
+    unsigned session_failures;/* failed AUTHs per session before 421 4.7.0; default 3 */
+    unsigned ip_failures;     /* failed AUTHs per client address per worker per hour before
+                                 421 4.7.0; default 20 */
+    char *token_issuer;       /* bearer tokens: required "iss"; NULL not checked */
+    char *token_audience;     /* required "aud"; NULL not checked */
+    char *token_claim;        /* identity claim; default "email" */
+    unsigned token_leeway;    /* ms of clock skew; default 60s */
+    struct conf_token_key *token_keys;
+    size_t ntoken_keys;
+    enum conf_external external;
+    char *client_ca;          /* CA file that client certificates must chain to */
 };
 
 struct conf_limits {
@@ -113,6 +156,12 @@ struct config {
     bool tls_self_signed;           /* create a self-signed pair at the paths when missing */
     char *mailboxes_file;           /* directory: one mailbox per line; NULL = none */
     char *aliases_file;             /* directory: "alias: target, target"; NULL = none */
+    char *directory_sqlite;         /* directory: the SQLite store; default <spool>/directory.db
+                                       when no mailboxes or aliases file is given */
+    char subaddress_separator;      /* "user+tag": '+' by default; '\0' none */
+    struct conf_network *trusted;   /* trusted-networks: may relay, may VRFY/EXPN */
+    size_t ntrusted;
+    struct conf_auth auth;
     enum conf_bare_mode bare_newlines; /* default reject */
     struct conf_listener *listeners;
     size_t nlisteners;
@@ -135,6 +184,8 @@ struct config {
 #define CONF_LISTENERS_MAX 64
 #define CONF_DOMAINS_MAX 10000
 #define CONF_REMOTES_MAX 1000
+#define CONF_TRUSTED_MAX 1000
+#define CONF_TOKEN_KEYS_MAX 16
 
 struct conf_errors {
     size_t n;                       /* errors stored (at most CONF_ERRORS_MAX; when full, the

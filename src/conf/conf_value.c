@@ -4,7 +4,11 @@
  * RFC 1123 §2.1; listen addresses are IP literals only, so that binding never waits on DNS. */
 #include "conf/conf_value.h"
 
+#include "conf/conf.h"
+
 #include <arpa/inet.h>
+#include <stdlib.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -218,4 +222,36 @@ void conf_number_format(char *buf, size_t size, uint64_t v, enum conf_unit unit)
         }
     }
     snprintf(buf, size, "%llu%s", (unsigned long long)(v / scale), suffix);
+}
+
+bool conf_network_parse(const char *s, struct conf_network *out)
+{
+    char text[INET6_ADDRSTRLEN + 8];
+    size_t n = strlen(s);
+    if (n == 0 || n >= sizeof text)
+        return false;
+    memcpy(text, s, n + 1);
+    char *slash = strchr(text, '/');
+    if (slash != NULL)
+        *slash = '\0';
+    *out = (struct conf_network){0};
+    if (inet_pton(AF_INET, text, out->addr) == 1)
+        out->family = AF_INET;
+    else if (inet_pton(AF_INET6, text, out->addr) == 1)
+        out->family = AF_INET6;
+    else
+        return false;
+    unsigned max = out->family == AF_INET ? 32 : 128;
+    out->prefix = max;
+    if (slash != NULL) {
+        uint64_t p;
+        if (slash[1] == '\0' || strlen(slash + 1) > 3 ||
+            conf_number_parse(slash + 1, CONF_UNIT_COUNT, &p) != CONF_NUM_OK || p > max)
+            return false;
+        out->prefix = (unsigned)p;
+    }
+    for (unsigned bit = out->prefix; bit < max; bit++)
+        if (out->addr[bit / 8] & (0x80u >> (bit % 8)))
+            return false;
+    return true;
 }

@@ -36,6 +36,12 @@ bool conf_host_valid(const char *s);
 /* 1..max of letters, digits, '-', '_', '.', not starting with '-'. */
 bool conf_name_valid(const char *s, size_t max);
 
+struct conf_network;
+
+/* ADDRESS or ADDRESS/PREFIX (IPv4 dotted quad or IPv6 text); host bits must be zero, so a
+ * typo like 10.0.0.1/8 is refused instead of silently meaning 10.0.0.0/8. */
+bool conf_network_parse(const char *s, struct conf_network *out);
+
 /* IPV4:PORT, [IPV6]:PORT or *:PORT. */
 bool conf_address_valid(const char *s);
 

@@ -9,6 +9,7 @@
 #include <grp.h>
 #include <pwd.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
@@ -123,16 +124,31 @@ static int master_tls(const struct config *cfg)
 }
 
 /* Workers open the directory themselves; the master checks it first so that a broken file
- * stops a start or a reload with its line number instead of a crash loop of workers. */
+ * stops a start or a reload with its line number instead of a crash loop of workers. It also
+ * creates the SQLite store on first start; started as root with a `user`, it hands the files
+ * to that user, who must be able to write the store's -wal and -shm beside it. */
 static int master_check_directory(const struct config *cfg)
 {
     char err[512];
-    struct dir *d = dir_open_files(cfg->mailboxes_file, cfg->aliases_file, err, sizeof err);
+    struct dir *d = dir_open(cfg, err, sizeof err);
     if (d == NULL) {
         log_event("directory_error", "error=\"%s\"", err);
         return -1;
     }
     dir_close(d);
+    char path[4096];
+    struct passwd *pw = cfg->user != NULL && getuid() == 0 ? getpwnam(cfg->user) : NULL;
+    if (pw == NULL || dir_sqlite_path(cfg, path, sizeof path - 8) != 0)
+        return 0;
+    size_t n = strlen(path);
+    static const char *const suffix[] = {"", "-wal", "-shm"};
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(path + n, sizeof path - n, "%s", suffix[i]);
+        if (chown(path, pw->pw_uid, pw->pw_gid) != 0 && errno != ENOENT) {
+            log_event("directory_error", "path=%s error=%s", path, strerror(errno));
+            return -1;
+        }
+    }
     return 0;
 }
 

@@ -485,7 +485,7 @@ int qmgr_main(const struct config *cfg)
     log_init("sluiced/qmgr");
     daemon_worker_signals(&set);
     q.base = event_base_new();
-    struct dir *d = dir_open_files(cfg->mailboxes_file, cfg->aliases_file, err, sizeof err);
+    struct dir *d = dir_open(cfg, err, sizeof err);
     if (q.base == NULL || d == NULL) {
         log_event("qmgr_error", "error=\"%s\"", d == NULL ? err : "event base");
         goto out;

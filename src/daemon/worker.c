@@ -124,7 +124,7 @@ int worker_main(const struct config *cfg, const int *fds, unsigned index)
         log_event("worker_error", "what=queue spool=%s error=%m", cfg->spool);
         goto out;
     }
-    dir = dir_open_files(cfg->mailboxes_file, cfg->aliases_file, err, sizeof err);
+    dir = dir_open(cfg, err, sizeof err);
     if (dir == NULL) {
         log_event("worker_error", "what=directory error=\"%s\"", err);
         goto out;

@@ -5,8 +5,11 @@
  * address reaching the database has passed dirdb_canon_addr, so domains are stored in
  * lower case (RFC 5321 §2.4: the local part is kept as given) and address columns compare
  * with COLLATE NOCASE, i.e. case-insensitively for ASCII only; alias targets are
- * addresses, never `|command` or `/file` (HOSTILE-INPUTS K3). The schema version lives in
- * PRAGMA user_version; a file with any other version is refused, never migrated blindly. */
+ * addresses, never `|command` or `/file` (HOSTILE-INPUTS K3); certificate fingerprints
+ * are stored as 64 lower-case hex digits and belong to a mailbox (deleted with it). Alias
+ * expansion for sender ownership (RFC 6409 §6.1) is bounded in depth as delivery's is. The
+ * schema version lives in PRAGMA user_version; a file with any other version is refused,
+ * never migrated blindly. */
 #include "dir/dirdb.h"
 
 #include <errno.h>
@@ -20,6 +23,11 @@
 #define DIRDB_SCHEMA_VERSION 1
 #define DIRDB_DOMAIN_MAX 255 /* RFC 1035 §2.3.4 */
 #define DIRDB_HASH_MAX (sizeof(((struct dirdb_entry *)0)->password_hash) - 1)
+#define DIRDB_SCRAM_MAX (sizeof(((struct dirdb_entry *)0)->scram) - 1)
+#define DIRDB_FINGERPRINT_LEN 64 /* hex digits of a SHA-256 */
+/* An address this many alias expansions deep is never looked up, as in delivery
+ * (queue/sched SCHED_ALIAS_DEPTH). */
+#define DIRDB_OWNS_DEPTH "10"
 #define DIRDB_BUSY_MS 5000
 
 struct dirdb {
@@ -30,7 +38,8 @@ static const char *const dirdb_schema[] = {
     "CREATE TABLE IF NOT EXISTS domains (name TEXT PRIMARY KEY NOT NULL, catchall TEXT)",
     "CREATE TABLE IF NOT EXISTS mailboxes (address TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
     " domain TEXT NOT NULL REFERENCES domains(name), name TEXT NOT NULL,"
-    " password_hash TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1, quota INTEGER)",
+    " password_hash TEXT NOT NULL, enabled INTEGER NOT NULL DEFAULT 1, quota INTEGER,"
+    " scram TEXT)",
     "CREATE INDEX IF NOT EXISTS mailboxes_domain ON mailboxes(domain)",
     "CREATE TABLE IF NOT EXISTS aliases (alias TEXT NOT NULL COLLATE NOCASE,"
     " domain TEXT NOT NULL REFERENCES domains(name), target TEXT NOT NULL COLLATE NOCASE,"
@@ -39,6 +48,9 @@ static const char *const dirdb_schema[] = {
     "CREATE TABLE IF NOT EXISTS relocated (address TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
     " domain TEXT NOT NULL REFERENCES domains(name), new_address TEXT NOT NULL,"
     " forward INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS certificates (fingerprint TEXT PRIMARY KEY NOT NULL,"
+    " address TEXT NOT NULL COLLATE NOCASE REFERENCES mailboxes(address) ON DELETE CASCADE)",
+    "CREATE INDEX IF NOT EXISTS certificates_address ON certificates(address)",
     "PRAGMA user_version = 1",
 };
 
@@ -411,6 +423,27 @@ int dirdb_user_enable(struct dirdb *db, const char *address, bool enabled, char 
                         args, 1, true, err, errlen);
 }
 
+/* The credentials are text (sasl/scram.h form): no control bytes, so a damaged value can
+ * never smuggle a line break into what the daemon logs or parses. */
+int dirdb_user_scram(struct dirdb *db, const char *address, const char *scram, char *err,
+                     size_t errlen)
+{
+    char a[DIRDB_ADDR_MAX + 1];
+    if (!dirdb_canon_addr(address, a, NULL))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed address");
+    if (scram != NULL) {
+        size_t len = strnlen(scram, DIRDB_SCRAM_MAX + 1);
+        if (len > DIRDB_SCRAM_MAX)
+            return dirdb_refuse(EINVAL, err, errlen, "SCRAM credentials too long");
+        for (size_t i = 0; i < len; i++)
+            if (dirdb_is_ctl_or_space((unsigned char)scram[i]))
+                return dirdb_refuse(EINVAL, err, errlen, "malformed SCRAM credentials");
+    }
+    const char *args[] = {a, scram};
+    return dirdb_change(db, "UPDATE mailboxes SET scram = ?2 WHERE address = ?1", args, 2, true,
+                        err, errlen);
+}
+
 static const char *dirdb_col(sqlite3_stmt *st, int i)
 {
     return (const char *)sqlite3_column_text(st, i);
@@ -501,13 +534,14 @@ int dirdb_relocated_set(struct dirdb *db, const char *address, const char *new_a
         return dirdb_refuse(EINVAL, err, errlen, "malformed address");
     if (dirdb_ascii_caseeq(a, n))
         return dirdb_refuse(EINVAL, err, errlen, "relocated to itself");
-    const char *args[] = {a, d, n};
+    /* Setting it again changes the target and the mode but keeps the first spelling of the
+     * address, as aliases do. */
+    const char *args[] = {a, d, n, forward ? "1" : "0"};
     return dirdb_change(db,
-                        forward ? "INSERT OR REPLACE INTO relocated (address, domain,"
-                                  " new_address, forward) VALUES (?1, ?2, ?3, 1)"
-                                : "INSERT OR REPLACE INTO relocated (address, domain,"
-                                  " new_address, forward) VALUES (?1, ?2, ?3, 0)",
-                        args, 3, false, err, errlen);
+                        "INSERT INTO relocated (address, domain, new_address, forward)"
+                        " VALUES (?1, ?2, ?3, CAST(?4 AS INTEGER)) ON CONFLICT (address) DO UPDATE"
+                        " SET new_address = excluded.new_address, forward = excluded.forward",
+                        args, 4, false, err, errlen);
 }
 
 int dirdb_relocated_del(struct dirdb *db, const char *address, char *err, size_t errlen)
@@ -517,6 +551,130 @@ int dirdb_relocated_del(struct dirdb *db, const char *address, char *err, size_t
         return dirdb_refuse(EINVAL, err, errlen, "malformed address");
     const char *args[] = {a};
     return dirdb_change(db, "DELETE FROM relocated WHERE address = ?1", args, 1, true, err, errlen);
+}
+
+/* A SHA-256 fingerprint as people paste it ("AB:CD:..." or "abcd..."): the colons are
+ * dropped wherever they are, anything else but exactly 64 hex digits is refused, and the
+ * result is lower case so one certificate has one spelling in the table. */
+static bool dirdb_canon_fingerprint(const char *in, char out[DIRDB_FINGERPRINT_LEN + 1])
+{
+    if (in == NULL)
+        return false;
+    size_t n = 0;
+    for (; *in != '\0'; in++) {
+        char c = *in;
+        if (c == ':')
+            continue;
+        if (c >= 'A' && c <= 'F')
+            c = (char)(c - 'A' + 'a');
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')) || n == DIRDB_FINGERPRINT_LEN)
+            return false;
+        out[n++] = c;
+    }
+    out[n] = '\0';
+    return n == DIRDB_FINGERPRINT_LEN;
+}
+
+/* The row takes the mailbox's stored spelling of the address, so the listing and the
+ * lookup answer the canonical address; no mailbox, no row (ENOENT). */
+int dirdb_cert_add(struct dirdb *db, const char *fingerprint, const char *address, char *err,
+                   size_t errlen)
+{
+    char fp[DIRDB_FINGERPRINT_LEN + 1], a[DIRDB_ADDR_MAX + 1];
+    if (!dirdb_canon_fingerprint(fingerprint, fp))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed fingerprint");
+    if (!dirdb_canon_addr(address, a, NULL))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed address");
+    const char *args[] = {fp, a};
+    int changes = 0;
+    int rc = dirdb_exec(db,
+                        "INSERT INTO certificates (fingerprint, address)"
+                        " SELECT ?1, address FROM mailboxes WHERE address = ?2",
+                        args, 2, &changes);
+    if ((rc & 0xff) == SQLITE_CONSTRAINT)
+        return dirdb_refuse(EEXIST, err, errlen, "fingerprint already registered");
+    if (rc != SQLITE_DONE)
+        return dirdb_fail(db, err, errlen, "update");
+    if (changes == 0)
+        return dirdb_refuse(ENOENT, err, errlen, "no such mailbox");
+    return 0;
+}
+
+int dirdb_cert_del(struct dirdb *db, const char *fingerprint, char *err, size_t errlen)
+{
+    char fp[DIRDB_FINGERPRINT_LEN + 1];
+    if (!dirdb_canon_fingerprint(fingerprint, fp))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed fingerprint");
+    const char *args[] = {fp};
+    return dirdb_change(db, "DELETE FROM certificates WHERE fingerprint = ?1", args, 1, true, err,
+                        errlen);
+}
+
+int dirdb_cert_lookup(struct dirdb *db, const char *fingerprint, char address[DIRDB_ADDR_MAX + 1])
+{
+    char fp[DIRDB_FINGERPRINT_LEN + 1];
+    address[0] = '\0';
+    if (!dirdb_canon_fingerprint(fingerprint, fp)) {
+        errno = EINVAL;
+        return -1;
+    }
+    const char *args[] = {fp};
+    sqlite3_stmt *st;
+    if (dirdb_prep(db, "SELECT address FROM certificates WHERE fingerprint = ?1", args, 1, &st) !=
+        SQLITE_OK) {
+        errno = EIO;
+        return -1;
+    }
+    int rc = sqlite3_step(st);
+    bool ok = rc == SQLITE_DONE ||
+              (rc == SQLITE_ROW && dirdb_copy(address, DIRDB_ADDR_MAX + 1, dirdb_col(st, 0)));
+    sqlite3_finalize(st);
+    if (!ok) {
+        address[0] = '\0';
+        errno = EIO;
+        return -1;
+    }
+    return rc == SQLITE_ROW ? 1 : 0;
+}
+
+/* RFC 6409 §6.1: the addresses reachable from sender through aliases, i.e. where mail to
+ * sender is delivered; so the bound is delivery's: an address DIRDB_OWNS_DEPTH expansions
+ * deep is not reached. UNION (not UNION ALL) keeps each (address, depth) pair once, so
+ * aliases pointing at each other do not multiply rows level after level, and the depth
+ * bound ends a loop (a -> b -> a). */
+int dirdb_owns(struct dirdb *db, const char *login, const char *sender)
+{
+    char l[DIRDB_ADDR_MAX + 1], s[DIRDB_ADDR_MAX + 1];
+    if (!dirdb_canon_addr(login, l, NULL) || !dirdb_canon_addr(sender, s, NULL)) {
+        errno = EINVAL;
+        return -1;
+    }
+    const char *args[] = {s, l};
+    int r = dirdb_exists(db,
+                         "WITH RECURSIVE reach(addr, depth) AS ("
+                         " SELECT ?1, 0"
+                         " UNION"
+                         " SELECT aliases.target, reach.depth + 1 FROM aliases"
+                         " JOIN reach ON aliases.alias = reach.addr"
+                         " WHERE reach.depth + 1 < " DIRDB_OWNS_DEPTH ")"
+                         " SELECT 1 FROM reach WHERE addr = ?2 COLLATE NOCASE LIMIT 1",
+                         args, 2);
+    if (r < 0)
+        errno = EIO;
+    return r;
+}
+
+/* A malformed name is simply not one of ours. */
+int dirdb_domain_exists(struct dirdb *db, const char *domain)
+{
+    char d[DIRDB_DOMAIN_MAX + 1];
+    if (domain == NULL || !dirdb_canon_domain(domain, strlen(domain), d))
+        return 0;
+    const char *args[] = {d};
+    int r = dirdb_exists(db, "SELECT 1 FROM domains WHERE name = ?1", args, 1);
+    if (r < 0)
+        errno = EIO;
+    return r;
 }
 
 /* The listings take an optional domain filter; NULL lists every domain. */
@@ -604,6 +762,40 @@ int dirdb_alias_list(struct dirdb *db, const char *domain, dirdb_alias_fn fn, vo
     return dirdb_step_done(st, rc);
 }
 
+int dirdb_relocated_list(struct dirdb *db, const char *domain, dirdb_relocated_fn fn, void *arg)
+{
+    char d[DIRDB_DOMAIN_MAX + 1];
+    sqlite3_stmt *st;
+    if (dirdb_list_prepare(db,
+                           "SELECT address, new_address, forward FROM relocated"
+                           " WHERE ?1 IS NULL OR domain = ?1 ORDER BY address",
+                           domain, d, &st) != 0)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (!fn(dirdb_col(st, 0), dirdb_col(st, 1), sqlite3_column_int(st, 2) != 0, arg))
+            break;
+    return dirdb_step_done(st, rc);
+}
+
+/* A certificate's domain is its mailbox's. */
+int dirdb_cert_list(struct dirdb *db, const char *domain, dirdb_cert_fn fn, void *arg)
+{
+    char d[DIRDB_DOMAIN_MAX + 1];
+    sqlite3_stmt *st;
+    if (dirdb_list_prepare(db,
+                           "SELECT c.fingerprint, c.address FROM certificates c"
+                           " JOIN mailboxes m ON m.address = c.address"
+                           " WHERE ?1 IS NULL OR m.domain = ?1 ORDER BY c.address, c.fingerprint",
+                           domain, d, &st) != 0)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (!fn(dirdb_col(st, 0), dirdb_col(st, 1), arg))
+            break;
+    return dirdb_step_done(st, rc);
+}
+
 /* Looks up one canonical address as relocated, mailbox, then alias: 1 found (out filled),
  * 0 not found, -1 on error. */
 static int dirdb_lookup_one(struct dirdb *db, const char *a, struct dirdb_entry *out)
@@ -626,7 +818,7 @@ static int dirdb_lookup_one(struct dirdb *db, const char *a, struct dirdb_entry 
         return -1;
 
     if (dirdb_prep(db,
-                   "SELECT address, name, password_hash, enabled FROM mailboxes"
+                   "SELECT address, name, password_hash, enabled, scram FROM mailboxes"
                    " WHERE address = ?1",
                    args, 1, &st) != SQLITE_OK)
         return -1;
@@ -635,7 +827,8 @@ static int dirdb_lookup_one(struct dirdb *db, const char *a, struct dirdb_entry 
         out->kind = sqlite3_column_int(st, 3) != 0 ? DIRDB_MAILBOX : DIRDB_DISABLED;
         bool ok = dirdb_copy(out->address, sizeof out->address, dirdb_col(st, 0)) &&
                   dirdb_copy(out->name, sizeof out->name, dirdb_col(st, 1)) &&
-                  dirdb_copy(out->password_hash, sizeof out->password_hash, dirdb_col(st, 2));
+                  dirdb_copy(out->password_hash, sizeof out->password_hash, dirdb_col(st, 2)) &&
+                  dirdb_copy(out->scram, sizeof out->scram, dirdb_col(st, 4));
         sqlite3_finalize(st);
         return ok ? 1 : -1;
     }
@@ -684,6 +877,7 @@ int dirdb_lookup(struct dirdb *db, const char *address, char separator, struct d
     if ((rc != SQLITE_ROW && rc != SQLITE_DONE) || !ok)
         goto io_end;
     if (rc == SQLITE_DONE) {
+        out->kind = DIRDB_FOREIGN;
         ret = 0;
         goto end;
     }

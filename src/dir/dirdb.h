@@ -39,6 +39,24 @@ int dirdb_user_passwd(struct dirdb *db, const char *address, const char *passwor
                       char *err, size_t errlen);
 int dirdb_user_enable(struct dirdb *db, const char *address, bool enabled, char *err,
                       size_t errlen);
+/* The mailbox's SCRAM-SHA-256 credentials (sasl/scram.h text form; NULL removes them). Set
+ * together with the password hash by `sluice user add|passwd`. */
+int dirdb_user_scram(struct dirdb *db, const char *address, const char *scram, char *err,
+                     size_t errlen);
+
+/* TLS client certificates for AUTH EXTERNAL (issue #4): the SHA-256 fingerprint (64 hex
+ * digits, case-insensitive, colons allowed and dropped) of a certificate that logs in as the
+ * mailbox. Deleting the mailbox deletes its certificates. */
+int dirdb_cert_add(struct dirdb *db, const char *fingerprint, const char *address, char *err,
+                   size_t errlen);
+int dirdb_cert_del(struct dirdb *db, const char *fingerprint, char *err, size_t errlen);
+/* 1 found (address copied, canonical), 0 not found, -1 errno EINVAL/EIO. */
+int dirdb_cert_lookup(struct dirdb *db, const char *fingerprint, char address[DIRDB_ADDR_MAX + 1]);
+
+/* Does login (a mailbox) own sender, i.e. may it use sender in MAIL FROM (RFC 6409 §6.1)?
+ * True when sender is login itself or an alias whose expansion (recursively, depth 10)
+ * reaches login. The caller strips a subaddress first. 1 yes, 0 no, -1 errno EIO/EINVAL. */
+int dirdb_owns(struct dirdb *db, const char *login, const char *sender);
 
 int dirdb_alias_add(struct dirdb *db, const char *alias, const char *target, char *err,
                     size_t errlen);
@@ -56,16 +74,25 @@ int dirdb_relocated_del(struct dirdb *db, const char *address, char *err, size_t
  * stop. Strings are valid during the call. */
 typedef bool (*dirdb_domain_fn)(const char *domain, const char *catchall, void *arg);
 typedef bool (*dirdb_user_fn)(const char *address, const char *name, bool enabled, void *arg);
+typedef bool (*dirdb_relocated_fn)(const char *address, const char *new_address, bool forward,
+                                   void *arg);
+typedef bool (*dirdb_cert_fn)(const char *fingerprint, const char *address, void *arg);
 typedef bool (*dirdb_alias_fn)(const char *alias, const char *target, void *arg);
 int dirdb_domain_list(struct dirdb *db, dirdb_domain_fn fn, void *arg);
 int dirdb_user_list(struct dirdb *db, const char *domain, dirdb_user_fn fn, void *arg);
 int dirdb_alias_list(struct dirdb *db, const char *domain, dirdb_alias_fn fn, void *arg);
+int dirdb_relocated_list(struct dirdb *db, const char *domain, dirdb_relocated_fn fn, void *arg);
+int dirdb_cert_list(struct dirdb *db, const char *domain, dirdb_cert_fn fn, void *arg);
+
+/* Is domain one of the directory's domains? 1 yes, 0 no, -1 errno EIO. */
+int dirdb_domain_exists(struct dirdb *db, const char *domain);
 
 /* One lookup, what RCPT and delivery need. Order: relocated, mailbox, alias (exact), then
  * with the subaddress removed (local part up to the first separator character, when
  * separator is not '\0': "user+tag" -> "user"), then the domain's catch-all. */
 enum dirdb_kind {
-    DIRDB_NONE,      /* unknown; also a domain that is not ours */
+    DIRDB_NONE,      /* unknown address in one of our domains */
+    DIRDB_FOREIGN,   /* the domain is not one of the directory's */
     DIRDB_MAILBOX,   /* found: canonical address in out->address, hash in out->password_hash */
     DIRDB_DISABLED,  /* a mailbox that exists but is disabled */
     DIRDB_ALIAS,     /* targets through dirdb_alias_targets(out->address) */
@@ -77,6 +104,7 @@ struct dirdb_entry {
     char address[DIRDB_ADDR_MAX + 1];    /* the canonical address found (or the new one) */
     char name[DIRDB_NAME_MAX + 1];
     char password_hash[256];
+    char scram[256];                     /* MAILBOX/DISABLED: SCRAM credentials, "" none */
     bool forward;
 };
 

@@ -451,8 +451,10 @@ static long sched_local_domain(const struct config *cfg, const char *domain)
     return -1;
 }
 
-/* A local recipient: an alias is replaced by its targets, a mailbox gets a job. */
-static void sched_route_local(struct sched *s, struct sched_msg *m, uint32_t i, long dom,
+/* A local recipient: an alias is replaced by its targets, a mailbox gets a job. False when
+ * the directory says the domain is not one of its own and the configuration does not list
+ * it either: the caller routes it as remote. */
+static bool sched_route_local(struct sched *s, struct sched_msg *m, uint32_t i, long dom,
                               struct sched_job **lmtp_job)
 {
     const struct config *cfg = s->cfg;
@@ -476,23 +478,32 @@ static void sched_route_local(struct sched *s, struct sched_msg *m, uint32_t i, 
         dom = sched_local_domain(cfg, domain); /* the bare postmaster's domain settings */
     if (m->r[i].depth >= SCHED_ALIAS_DEPTH) {
         sched_fail_now(s, m, i, DELIVER_PERMFAIL, "5.4.6", "alias nesting too deep");
-        return;
+        return true;
     }
-    /* The file backend answers from inside dir_expand; an asynchronous backend (issue #4)
-     * must keep that promise for the queue manager or be given a callback path here. */
+    /* Both backends answer from inside dir_expand (dir.h); a networked one must keep that
+     * promise for the queue manager or be given a callback path here. */
     dir_expand(s->dir, full, sched_expand_cb, &x);
     if (!x.answered || x.result == DIR_TEMPFAIL) {
         sched_fail_now(s, m, i, DELIVER_TEMPFAIL, "4.3.0", "directory lookup failed");
-        return;
+        return true;
+    }
+    if (x.result == DIR_FOREIGN) {
+        if (dom < 0 && strchr(m->r[i].addr, '@') != NULL)
+            return false;
+        x.result = DIR_NOT_FOUND; /* a configured domain the store does not list */
+    }
+    if (x.result == DIR_DISABLED) {
+        sched_fail_now(s, m, i, DELIVER_PERMFAIL, "5.2.1", "mailbox disabled");
+        return true;
     }
     if (x.too_many) {
         sched_fail_now(s, m, i, DELIVER_PERMFAIL, "5.3.3", "alias expands to too many recipients");
-        return;
+        return true;
     }
     if (x.result == DIR_ALIAS && x.added == 0 && x.loop && !sched_tree_has_leaf(m, i)) {
         /* HOSTILE-INPUTS K4: an alias loop that reaches no mailbox bounces, never vanishes. */
         sched_fail_now(s, m, i, DELIVER_PERMFAIL, "5.4.6", "alias loop");
-        return;
+        return true;
     }
     if (x.result == DIR_ALIAS) {
         m->r[i].state = SCHED_R_EXPANDED;
@@ -500,13 +511,13 @@ static void sched_route_local(struct sched *s, struct sched_msg *m, uint32_t i, 
         sched_log_rcpt(s, m, QLOG_EXPANDED, i);
         log_event("expanded", "id=%s to=<%s> targets=%zu", m->id, m->r[i].addr, x.added);
         sched_mark_check(s, m);
-        return;
+        return true;
     }
     bool postmaster = strcasecmp(local, "postmaster") == 0;
     if (x.result == DIR_NOT_FOUND && !postmaster && dom >= 0 &&
         cfg->domain_delivery[dom].lmtp == NULL) {
         sched_fail_now(s, m, i, DELIVER_PERMFAIL, "5.1.1", "no such mailbox");
-        return;
+        return true;
     }
     if (dom >= 0 && cfg->domain_delivery[dom].lmtp != NULL) {
         char key[600];
@@ -520,11 +531,11 @@ static void sched_route_local(struct sched *s, struct sched_msg *m, uint32_t i, 
         }
         if (d == NULL || j == NULL) {
             sched_fail_now(s, m, i, DELIVER_TEMPFAIL, "4.3.0", "out of memory");
-            return;
+            return true;
         }
         m->r[i].state = SCHED_R_BUSY;
         j->idx[j->n++] = i;
-        return;
+        return true;
     }
     const char *tmpl = dom >= 0 && cfg->domain_delivery[dom].maildir != NULL
                            ? cfg->domain_delivery[dom].maildir
@@ -534,7 +545,7 @@ static void sched_route_local(struct sched *s, struct sched_msg *m, uint32_t i, 
     size_t ll = strlen(local);
     if (ll >= sizeof lower) {
         sched_fail_now(s, m, i, DELIVER_PERMFAIL, "5.1.3", "local part too long");
-        return;
+        return true;
     }
     for (size_t k = 0; k <= ll; k++)
         lower[k] = (char)(local[k] >= 'A' && local[k] <= 'Z' ? local[k] - 'A' + 'a' : local[k]);
@@ -542,12 +553,12 @@ static void sched_route_local(struct sched *s, struct sched_msg *m, uint32_t i, 
     struct sched_job *j = d != NULL ? sched_job_new(s, d, m) : NULL;
     if (j == NULL) {
         sched_fail_now(s, m, i, DELIVER_TEMPFAIL, "4.3.0", "out of memory");
-        return;
+        return true;
     }
     if (sched_maildir_path(tmpl, lower, domain, j->mailbox, sizeof j->mailbox) != 0) {
         sched_job_free(j);
         sched_fail_now(s, m, i, DELIVER_PERMFAIL, "5.1.3", "address unusable as a mailbox path");
-        return;
+        return true;
     }
     const char *pct = strchr(tmpl, '%');
     j->fixed_len = pct != NULL ? (size_t)(pct - tmpl) : strlen(j->mailbox);
@@ -560,6 +571,7 @@ static void sched_route_local(struct sched *s, struct sched_msg *m, uint32_t i, 
     m->r[i].state = SCHED_R_BUSY;
     m->busy++;
     sched_job_queue(s, j);
+    return true;
 }
 
 void sched_dispatch(struct sched *s, struct sched_msg *m, int64_t now)
@@ -578,10 +590,9 @@ void sched_dispatch(struct sched *s, struct sched_msg *m, int64_t now)
         }
         const char *at = strrchr(rc->addr, '@');
         long dom = at != NULL ? sched_local_domain(s->cfg, at + 1) : -1;
-        if (at == NULL || dom >= 0) {
-            sched_route_local(s, m, i, dom, &lmtp_job);
+        if ((at == NULL || dom >= 0 || dir_has_domains(s->dir)) &&
+            sched_route_local(s, m, i, dom, &lmtp_job))
             continue;
-        }
         const char *domain = at + 1;
         char key[600];
         bool smart = s->cfg->delivery.smarthost != NULL;

@@ -63,6 +63,25 @@ enum reply_id {
     REPLY_BDAT_DISCARDED,    /* 551 5.0.0 Discarded {n} octets after earlier error */
     REPLY_EXPN_DISABLED,
     REPLY_AUTH_UNAVAILABLE,
+    REPLY_AUTH_CHALLENGE,    /* 334 {base64} (RFC 4954 §4: no enhanced code) */
+    REPLY_AUTH_OK,           /* 235 2.7.0 */
+    REPLY_AUTH_FAILED,       /* 535 5.7.8 (G8) */
+    REPLY_AUTH_TEMPFAIL,     /* 454 4.7.0 (G12) */
+    REPLY_AUTH_ABORTED,      /* 501 5.7.0 (G3) */
+    REPLY_AUTH_BASE64,       /* 501 5.5.2 (G1) */
+    REPLY_AUTH_SPLIT,        /* 501 5.5.2 (G2) */
+    REPLY_AUTH_TOO_LONG,     /* 500 5.5.6 (G4) */
+    REPLY_AUTH_MECH_UNKNOWN, /* 504 5.5.4 (G5) */
+    REPLY_AUTH_SYNTAX,       /* 501 5.5.4 (G5) */
+    REPLY_AUTH_IN_TX,        /* 503 5.5.1 (G6) */
+    REPLY_AUTH_ALREADY,      /* 503 5.5.1 (G6) */
+    REPLY_AUTH_TOO_MANY,     /* 421 4.7.0, closes (G8) */
+    REPLY_AUTH_REQUIRED,     /* 530 5.7.0 (RFC 4954 §6, RFC 6409 §4.3) */
+    REPLY_SENDER_NOT_OWNED,  /* 553 5.7.1 (B15) */
+    REPLY_RCPT_FORWARD,      /* 251 2.1.5 (RFC 5321 §3.4) */
+    REPLY_RCPT_RELOCATED,    /* 551 5.1.6 */
+    REPLY_MAILBOX_DISABLED,  /* 550 5.2.1 */
+    REPLY_VRFY_OK,           /* 250 2.1.5 {Name <addr>} */
     REPLY_TLS_UNAVAILABLE,
     REPLY_TLS_ACTIVE,
     REPLY_TLS_RATE,

@@ -16,6 +16,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -138,6 +139,8 @@ void session_free(struct session *s)
     log_event("disconnect", "session=%s client=%s messages=%u errors=%u",
               s->name, s->addr, s->messages, s->errors);
     session_tx_free(s);
+    session_auth_free(s);
+    free(s->login);
     session_server_release(s);
     if (s->timer != NULL)
         event_free(s->timer);
@@ -248,8 +251,15 @@ static bool session_command_input(struct session *s)
             evtimer_del(s->timer);
         return true;
     }
+    /* An AUTH line and the responses of its exchange may be longer than commands (G4). */
+    size_t peek = avail < 5 ? avail : 5;
+    const unsigned char *buf = evbuffer_pullup(in, (ev_ssize_t)peek);
+    bool auth_line = s->state == SESSION_AUTH ||
+                     (peek == 5 && strncasecmp((const char *)buf, "AUTH ", 5) == 0);
+    if (auth_line && max < SESSION_AUTH_LINE_MAX + 2)
+        max = SESSION_AUTH_LINE_MAX + 2;
     size_t n = avail < max + 1 ? avail : max + 1;
-    const unsigned char *buf = evbuffer_pullup(in, (ev_ssize_t)n);
+    buf = evbuffer_pullup(in, (ev_ssize_t)n);
     /* A TLS ClientHello or RDP bytes rarely hold a LF: judge a line by its first byte at once
      * rather than wait out the command timeout (A8). */
     if (!s->line_pending && ((buf[0] < 0x20 && buf[0] != '\r' && buf[0] != '\n') ||
@@ -272,7 +282,10 @@ static bool session_command_input(struct session *s)
          * line's deadline keeps running while its rest is skipped (H2). */
         bool complete = consumed > 0 && buf[consumed - 1] == '\n';
         evbuffer_drain(in, consumed);
-        session_reply(s, REPLY_LINE_TOO_LONG, NULL);
+        if (auth_line)
+            session_auth_too_long(s);
+        else
+            session_reply(s, REPLY_LINE_TOO_LONG, NULL);
         if (!complete) {
             s->discard_line = true;
             if (!s->line_pending) {
@@ -329,6 +342,7 @@ void session_process(struct session *s)
             session_sync_error(s);
             break;
         case SESSION_COMMAND:
+        case SESSION_AUTH:
             progress = session_command_input(s);
             break;
         case SESSION_DATA:
@@ -396,6 +410,8 @@ void session_tls_start(struct session *s)
     free(s->helo);
     s->helo = NULL;
     s->ehlo = false;
+    free(s->login); /* RFC 3207 §4.2: nothing learnt before TLS is kept */
+    s->login = NULL;
     session_tx_free(s);
     bufferevent_setcb(tls, session_read_cb, session_write_cb, session_event_cb, s);
     bufferevent_setwatermark(tls, EV_READ, 0, SESSION_INPUT_HIGH);

@@ -5,12 +5,15 @@
  * line; calls smtp/proto, policy/route, dir, and session_data.c to start a message body. */
 #include "smtp/session_priv.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <event2/buffer.h>
 
 #include "dir/dir.h"
+#include "smtp/addr.h"
 #include "policy/route.h"
 #include "util/log.h"
 
@@ -66,12 +69,15 @@ static void cmd_helo(struct session *s, const struct proto_command *cmd, bool eh
     struct evbuffer *out = bufferevent_get_output(s->bev);
     bool starttls = !s->tls && s->srv->tls != NULL && s->listener->tls != CONF_TLS_NONE &&
                     s->listener->tls != CONF_TLS_IMPLICIT;
+    char mechs[160];
+    session_auth_mechanisms(s, mechs, sizeof mechs);
     evbuffer_add_printf(out, "250-%s\r\n250-PIPELINING\r\n250-SIZE %llu\r\n250-8BITMIME\r\n"
                              "250-SMTPUTF8\r\n250-CHUNKING\r\n250-BINARYMIME\r\n"
-                             "250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n%s"
+                             "250-ENHANCEDSTATUSCODES\r\n250-DSN\r\n%s%s%s%s"
                              "250-LIMITS RCPTMAX=%u MAILMAX=%u\r\n250 HELP\r\n",
                         cfg->hostname, (unsigned long long)cfg->limits.message_size,
-                        starttls ? "250-STARTTLS\r\n" : "", cfg->limits.recipients,
+                        starttls ? "250-STARTTLS\r\n" : "", mechs[0] != '\0' ? "250-AUTH " : "",
+                        mechs, mechs[0] != '\0' ? "\r\n" : "", cfg->limits.recipients,
                         cfg->limits.messages);
     log_event("smtp", "session=%s queue=- cmd=EHLO arg=%s code=250 status=-",
               s->name, s->helo);
@@ -134,6 +140,57 @@ static bool session_has_params(const char *arg, size_t len)
     return false;
 }
 
+/* RFC 4954 §5: AUTH=<mailbox> is believed only from a logged-in client and only for an
+ * address it owns (its login); anything else is kept as AUTH=<>. A logged-in client that
+ * gave none gets its login, so a relay further on learns who submitted the message. */
+static void session_mail_auth_param(struct session *s, struct proto_mail *m)
+{
+    if (s->login == NULL) {
+        if (m->auth[0] != '\0')
+            snprintf(m->auth, sizeof m->auth, "<>");
+    } else if (m->auth[0] == '\0' || strcasecmp(m->auth, s->login) == 0) {
+        if (snprintf(m->auth, sizeof m->auth, "%s", s->login) >= (int)sizeof m->auth)
+            snprintf(m->auth, sizeof m->auth, "<>");
+    } else {
+        snprintf(m->auth, sizeof m->auth, "<>");
+    }
+}
+
+struct mail_owner {
+    uint64_t session_id;
+    struct session_server *srv;
+    struct transaction *tx;
+};
+
+static void session_owner_cb(const struct dir_answer *ans, void *arg)
+{
+    struct mail_owner *o = arg;
+    struct session *s = session_find(o->srv, o->session_id);
+    if (s == NULL || s->closing || s->tx != NULL) {
+        free(o->tx);
+        free(o);
+        return;
+    }
+    s->verb = "MAIL";
+    s->log_arg = o->tx->mail.path.addr;
+    s->log_arglen = strlen(o->tx->mail.path.addr);
+    if (ans->result == DIR_MAILBOX) {
+        s->tx = o->tx;
+        session_reply(s, REPLY_MAIL_OK, NULL);
+    } else {
+        log_event("refused", "session=%s client=%s reason=sender-not-owned login=<%s>", s->name,
+                  s->addr, s->login);
+        session_reply(s, ans->result == DIR_TEMPFAIL ? REPLY_LOCAL_ERROR : REPLY_SENDER_NOT_OWNED,
+                      o->tx->mail.path.addr);
+        free(o->tx);
+    }
+    free(o);
+    if (s->state == SESSION_WAIT) {
+        s->state = SESSION_COMMAND;
+        session_process(s);
+    }
+}
+
 static void cmd_mail(struct session *s, const struct proto_command *cmd)
 {
     const struct config *cfg = s->srv->cfg;
@@ -149,6 +206,12 @@ static void cmd_mail(struct session *s, const struct proto_command *cmd)
     }
     if (s->listener->tls == CONF_TLS_REQUIRED && !s->tls) {
         session_reply(s, REPLY_TLS_REQUIRED, NULL);
+        return;
+    }
+    /* RFC 6409 §4.3 and RFC 4954 §6: a submission listener takes mail from logged-in users
+     * only. */
+    if (s->listener->auth == CONF_AUTH_REQUIRED && s->login == NULL) {
+        session_reply(s, REPLY_AUTH_REQUIRED, NULL);
         return;
     }
     if (!session_server_spool_ok(s->srv)) {
@@ -176,6 +239,23 @@ static void cmd_mail(struct session *s, const struct proto_command *cmd)
         session_reply(s, session_arg_reply(st, true), NULL);
         return;
     }
+    session_mail_auth_param(s, &tx->mail);
+    /* RFC 6409 §6.1: a logged-in user sends as an address of their own (B15). The null
+     * sender stays allowed: a user's own notifications may use it. */
+    if (s->login != NULL && tx->mail.path.addr[0] != '\0') {
+        struct mail_owner *o = malloc(sizeof *o);
+        if (o == NULL) {
+            free(tx);
+            session_reply(s, REPLY_LOCAL_ERROR, NULL);
+            return;
+        }
+        o->session_id = s->id;
+        o->srv = s->srv;
+        o->tx = tx;
+        s->state = SESSION_WAIT;
+        dir_owns(s->srv->dir, s->login, tx->mail.path.addr, session_owner_cb, o);
+        return;
+    }
     s->tx = tx;
     session_reply(s, REPLY_MAIL_OK, NULL);
 }
@@ -184,9 +264,17 @@ struct rcpt_lookup {
     uint64_t session_id;
     struct session_server *srv;
     struct proto_rcpt *rcpt;
+    enum route_verdict verdict;      /* what the configuration alone said */
 };
 
-static void session_rcpt_accept(struct session *s, struct proto_rcpt *r)
+/* Relaying is for logged-in users and trusted networks only (RFC 5321 §3.6.1, B10). */
+static bool session_may_relay(const struct session *s)
+{
+    return s->login != NULL || s->trusted;
+}
+
+static void session_rcpt_accept(struct session *s, struct proto_rcpt *r, enum reply_id ok,
+                                const char *arg)
 {
     struct transaction *tx = s->tx;
 
@@ -194,7 +282,7 @@ static void session_rcpt_accept(struct session *s, struct proto_rcpt *r)
     for (size_t i = 0; i < tx->nrcpts; i++) {
         if (strcasecmp(tx->rcpts[i].addr, r->path.addr) == 0) {
             tx->rcpt_accepted++;
-            session_reply(s, REPLY_RCPT_OK, NULL);
+            session_reply(s, ok, arg);
             return;
         }
     }
@@ -220,24 +308,51 @@ static void session_rcpt_accept(struct session *s, struct proto_rcpt *r)
     }
     tx->nrcpts++;
     tx->rcpt_accepted++;
-    session_reply(s, REPLY_RCPT_OK, NULL);
+    session_reply(s, ok, arg);
 }
 
-static void session_dir_cb(enum dir_result result, void *arg)
+static void session_dir_cb(const struct dir_answer *ans, void *arg)
 {
     struct rcpt_lookup *lk = arg;
     struct session *s = session_find(lk->srv, lk->session_id);
 
     if (s != NULL && !s->closing && s->tx != NULL) {
+        const char *addr = lk->rcpt->path.addr;
         s->verb = "RCPT";
-        s->log_arg = lk->rcpt->path.addr;
-        s->log_arglen = strlen(lk->rcpt->path.addr);
-        if (result == DIR_MAILBOX || result == DIR_ALIAS)
-            session_rcpt_accept(s, lk->rcpt);
-        else if (result == DIR_TEMPFAIL)
+        s->log_arg = addr;
+        s->log_arglen = strlen(addr);
+        switch (ans->result) {
+        case DIR_MAILBOX:
+        case DIR_ALIAS:
+            session_rcpt_accept(s, lk->rcpt, REPLY_RCPT_OK, NULL);
+            break;
+        case DIR_RELOCATED:
+            /* RFC 5321 §3.4: 251 and forward, or 551 naming the new address. */
+            if (ans->forward)
+                session_rcpt_accept(s, lk->rcpt, REPLY_RCPT_FORWARD, ans->address);
+            else
+                session_reply(s, REPLY_RCPT_RELOCATED, ans->address);
+            break;
+        case DIR_DISABLED:
+            session_reply(s, REPLY_MAILBOX_DISABLED, addr);
+            break;
+        case DIR_TEMPFAIL:
             session_reply(s, REPLY_LOCAL_ERROR, NULL);
-        else
-            session_reply(s, REPLY_USER_UNKNOWN, lk->rcpt->path.addr);
+            break;
+        case DIR_FOREIGN:
+            /* Not one of the directory's domains: a configured domain has no such user, any
+             * other is relayed for those allowed to (B10). */
+            if (lk->verdict == ROUTE_LOCAL)
+                session_reply(s, REPLY_USER_UNKNOWN, addr);
+            else if (lk->verdict == ROUTE_RELAY)
+                session_rcpt_accept(s, lk->rcpt, REPLY_RCPT_OK, NULL);
+            else
+                session_reply(s, REPLY_RELAY_DENIED, addr);
+            break;
+        case DIR_NOT_FOUND:
+            session_reply(s, REPLY_USER_UNKNOWN, addr);
+            break;
+        }
         if (s->state == SESSION_WAIT) {
             s->state = SESSION_COMMAND;
             session_process(s);
@@ -281,18 +396,23 @@ static void cmd_rcpt(struct session *s, const struct proto_command *cmd)
         session_reply(s, REPLY_TOO_MANY_RCPTS, NULL);
         return;
     }
-    switch (route_rcpt(s->srv->cfg, &r->path, false)) {
-    case ROUTE_POSTMASTER:
-    case ROUTE_RELAY:
-        session_rcpt_accept(s, r);
+    enum route_verdict verdict = route_rcpt(s->srv->cfg, &r->path, session_may_relay(s));
+    /* A domain the configuration does not list may still be one the directory keeps; the
+     * tricky forms (%, !, @ in the local part, address literals) never reach it. */
+    bool ask_dir = verdict == ROUTE_LOCAL ||
+                   (verdict != ROUTE_POSTMASTER && dir_has_domains(s->srv->dir) &&
+                    !r->path.literal && r->path.domain[0] != '\0' &&
+                    strpbrk(r->path.local, "%!@") == NULL);
+    if (!ask_dir) {
+        if (verdict == ROUTE_RELAY_DENIED) {
+            log_event("refused", "session=%s client=%s reason=relay to=<%s>", s->name, s->addr,
+                      r->path.addr);
+            session_reply(s, REPLY_RELAY_DENIED, r->path.addr);
+        } else {
+            session_rcpt_accept(s, r, REPLY_RCPT_OK, NULL);
+        }
         free(r);
         return;
-    case ROUTE_RELAY_DENIED:
-        session_reply(s, REPLY_RELAY_DENIED, r->path.addr);
-        free(r);
-        return;
-    case ROUTE_LOCAL:
-        break;
     }
     struct rcpt_lookup *lk = malloc(sizeof *lk);
     if (lk == NULL) {
@@ -303,6 +423,7 @@ static void cmd_rcpt(struct session *s, const struct proto_command *cmd)
     lk->session_id = s->id;
     lk->srv = s->srv;
     lk->rcpt = r;
+    lk->verdict = verdict;
     /* Input pauses until the directory answers, which keeps pipelined replies in order. */
     s->state = SESSION_WAIT;
     dir_lookup(s->srv->dir, r->path.addr, session_dir_cb, lk);
@@ -380,15 +501,162 @@ static void cmd_quit(struct session *s, const struct proto_command *cmd)
     session_close(s);
 }
 
+/* VRFY and EXPN answer only where the listener enables them and only to logged-in users or
+ * trusted networks; anyone else learns nothing about who exists (B16). */
+static bool session_may_verify(const struct session *s, bool enabled)
+{
+    return enabled && (s->login != NULL || s->trusted);
+}
+
+/* RFC 5321 §3.5.3: the argument is a mailbox, with or without angle brackets. */
+static bool session_verify_arg(const struct proto_command *cmd, struct addr_path *p)
+{
+    char buf[ADDR_PATH_MAX + 3];
+    size_t consumed = 0;
+    if (cmd->arglen == 0 || cmd->arglen > ADDR_PATH_MAX)
+        return false;
+    int n = cmd->arg[0] == '<' ? snprintf(buf, sizeof buf, "%.*s", (int)cmd->arglen, cmd->arg)
+                               : snprintf(buf, sizeof buf, "<%.*s>", (int)cmd->arglen, cmd->arg);
+    return n > 0 && (size_t)n < sizeof buf &&
+           addr_parse_path(buf, (size_t)n, ADDR_ALLOW_UTF8, p, &consumed) == ADDR_OK &&
+           consumed == (size_t)n && !p->is_null && p->domain[0] != '\0' && !p->literal;
+}
+
+struct verify_lookup {
+    uint64_t session_id;
+    struct session_server *srv;
+    char addr[ADDR_PATH_MAX + 1];
+};
+
+static void session_verify_done(struct session *s)
+{
+    if (s->state == SESSION_WAIT) {
+        s->state = SESSION_COMMAND;
+        session_process(s);
+    }
+}
+
+static void session_vrfy_cb(const struct dir_answer *ans, void *arg)
+{
+    struct verify_lookup *v = arg;
+    struct session *s = session_find(v->srv, v->session_id);
+    if (s != NULL && !s->closing) {
+        char text[ADDR_PATH_MAX + 300];
+        s->verb = "VRFY";
+        switch (ans->result) {
+        case DIR_MAILBOX:
+            if (ans->name[0] != '\0')
+                snprintf(text, sizeof text, "%s <%s>", ans->name, ans->address);
+            else
+                snprintf(text, sizeof text, "<%s>", ans->address);
+            session_reply(s, REPLY_VRFY_OK, text);
+            break;
+        case DIR_ALIAS:
+            snprintf(text, sizeof text, "<%s>", v->addr);
+            session_reply(s, REPLY_VRFY_OK, text);
+            break;
+        case DIR_RELOCATED:
+            session_reply(s, ans->forward ? REPLY_RCPT_FORWARD : REPLY_RCPT_RELOCATED,
+                          ans->address);
+            break;
+        case DIR_DISABLED:
+            session_reply(s, REPLY_MAILBOX_DISABLED, v->addr);
+            break;
+        case DIR_TEMPFAIL:
+            session_reply(s, REPLY_LOCAL_ERROR, NULL);
+            break;
+        case DIR_FOREIGN:
+            session_reply(s, REPLY_VRFY_CANNOT, NULL);
+            break;
+        case DIR_NOT_FOUND:
+            session_reply(s, REPLY_USER_UNKNOWN, v->addr);
+            break;
+        }
+        session_verify_done(s);
+    }
+    free(v);
+}
+
+static struct verify_lookup *session_verify_start(struct session *s, const struct addr_path *p)
+{
+    struct verify_lookup *v = malloc(sizeof *v);
+    if (v == NULL) {
+        session_reply(s, REPLY_LOCAL_ERROR, NULL);
+        return NULL;
+    }
+    v->session_id = s->id;
+    v->srv = s->srv;
+    snprintf(v->addr, sizeof v->addr, "%s", p->addr);
+    s->state = SESSION_WAIT;
+    return v;
+}
+
 static void cmd_vrfy(struct session *s, const struct proto_command *cmd)
 {
-    session_reply(s, cmd->arglen == 0 ? REPLY_SYNTAX_VRFY : REPLY_VRFY_CANNOT, NULL);
+    struct addr_path p;
+    if (cmd->arglen == 0) {
+        session_reply(s, REPLY_SYNTAX_VRFY, NULL);
+        return;
+    }
+    if (!session_may_verify(s, s->listener->vrfy)) {
+        session_reply(s, REPLY_VRFY_CANNOT, NULL);
+        return;
+    }
+    if (!session_verify_arg(cmd, &p)) {
+        session_reply(s, REPLY_VRFY_CANNOT, NULL);
+        return;
+    }
+    struct verify_lookup *v = session_verify_start(s, &p);
+    if (v != NULL)
+        dir_lookup(s->srv->dir, p.addr, session_vrfy_cb, v);
+}
+
+/* RFC 5321 §3.5.2: one member per line of a multi-line 250. */
+static void session_expn_cb(enum dir_result result, const char *const *targets, size_t n,
+                            void *arg)
+{
+    struct verify_lookup *v = arg;
+    struct session *s = session_find(v->srv, v->session_id);
+    if (s != NULL && !s->closing) {
+        s->verb = "EXPN";
+        if (result == DIR_ALIAS && n > 0) {
+            struct evbuffer *out = bufferevent_get_output(s->bev);
+            for (size_t i = 0; i + 1 < n; i++) {
+                char safe[ADDR_PATH_MAX + 1];
+                log_value(safe, sizeof safe, targets[i], strlen(targets[i]));
+                evbuffer_add_printf(out, "250-2.1.5 <%s>\r\n", safe);
+            }
+            char last[ADDR_PATH_MAX + 3];
+            snprintf(last, sizeof last, "<%s>", targets[n - 1]);
+            session_reply(s, REPLY_VRFY_OK, last);
+        } else if (result == DIR_MAILBOX) {
+            char self[ADDR_PATH_MAX + 3];
+            snprintf(self, sizeof self, "<%s>", v->addr);
+            session_reply(s, REPLY_VRFY_OK, self);
+        } else if (result == DIR_TEMPFAIL) {
+            session_reply(s, REPLY_LOCAL_ERROR, NULL);
+        } else {
+            session_reply(s, REPLY_USER_UNKNOWN, v->addr);
+        }
+        session_verify_done(s);
+    }
+    free(v);
 }
 
 static void cmd_expn(struct session *s, const struct proto_command *cmd)
 {
-    (void)cmd;
-    session_reply(s, REPLY_EXPN_DISABLED, NULL);
+    struct addr_path p;
+    if (!session_may_verify(s, s->listener->expn)) {
+        session_reply(s, REPLY_EXPN_DISABLED, NULL);
+        return;
+    }
+    if (!session_verify_arg(cmd, &p)) {
+        session_reply(s, REPLY_USER_UNKNOWN, "");
+        return;
+    }
+    struct verify_lookup *v = session_verify_start(s, &p);
+    if (v != NULL)
+        dir_expand(s->srv->dir, p.addr, session_expn_cb, v);
 }
 
 static void cmd_help(struct session *s, const struct proto_command *cmd)
@@ -399,9 +667,9 @@ static void cmd_help(struct session *s, const struct proto_command *cmd)
 
 static void cmd_auth(struct session *s, const struct proto_command *cmd)
 {
-    (void)cmd;
-    session_reply(s, REPLY_AUTH_UNAVAILABLE, NULL);
+    session_auth_start(s, cmd->arg, cmd->arglen);
 }
+
 
 static void cmd_starttls(struct session *s, const struct proto_command *cmd)
 {
@@ -455,6 +723,10 @@ void session_foreign(struct session *s)
 
 void session_command(struct session *s, const char *line, size_t len)
 {
+    if (s->state == SESSION_AUTH) {
+        session_auth_response(s, line, len);
+        return;
+    }
     struct proto_command cmd;
     enum proto_cmd_status st = proto_parse_command(line, len, &cmd);
 

@@ -37,14 +37,15 @@ static enum reply_id session_store_reply(int err)
     return err == ENOSPC || err == EDQUOT ? REPLY_STORAGE_FULL : REPLY_STORAGE_ERROR;
 }
 
-/* RFC 3848 §2 and RFC 6531 §3.7.3 "with" protocol names. */
+/* RFC 3848 §2 and RFC 6531 §3.7.3 "with" protocol names ("A": the client logged in). */
 static const char *session_protocol(const struct session *s)
 {
+    bool a = s->login != NULL;
     if (s->tx->mail.smtputf8)
-        return s->tls ? "UTF8SMTPS" : "UTF8SMTP";
+        return s->tls ? (a ? "UTF8SMTPSA" : "UTF8SMTPS") : (a ? "UTF8SMTPA" : "UTF8SMTP");
     if (!s->ehlo)
         return "SMTP";
-    return s->tls ? "ESMTPS" : "ESMTP";
+    return s->tls ? (a ? "ESMTPSA" : "ESMTPS") : (a ? "ESMTPA" : "ESMTP");
 }
 
 static int session_write_received(struct session *s)
@@ -59,10 +60,17 @@ static int session_write_received(struct session *s)
         tls_describe(bufferevent_openssl_get_ssl(s->bev), desc, sizeof desc);
         snprintf(tlsdesc, sizeof tlsdesc, "\t(%s)\r\n", desc);
     }
+    /* A submission listener may keep the user's address and machine name private: the
+     * field then starts at "by" (RFC 5321 §4.4 makes "from" optional). */
+    bool hide = s->login != NULL && s->listener->hide_client;
+    char from[400] = "";
+    if (!hide)
+        snprintf(from, sizeof from, "from %s ([%s%s])\r\n\t", s->helo, v6 ? "IPv6:" : "",
+                 s->addr);
     int n = snprintf(hdr, sizeof hdr,
-                     "Received: from %s ([%s%s])\r\n\tby %s (Sluice) with %s id %s\r\n%s"
+                     "Received: %sby %s (Sluice) with %s id %s\r\n%s"
                      "\t%s%s%s; %s\r\n",
-                     s->helo, v6 ? "IPv6:" : "", s->addr, s->srv->cfg->hostname,
+                     from, s->srv->cfg->hostname,
                      session_protocol(s), tx->id, tlsdesc, tx->nrcpts == 1 ? "for <" : "",
                      tx->nrcpts == 1 ? tx->rcpts[0].addr : "", tx->nrcpts == 1 ? ">" : "", date);
     if (n < 0 || (size_t)n >= sizeof hdr) {

@@ -16,12 +16,17 @@
 #include "smtp/reply.h"
 #include "smtp/session.h"
 
+struct jwt_key;
+struct pool;
+struct session_auth;
+
 enum session_state {
     SESSION_GREETING,   /* greeting delay running: any input is a pregreet (E1) */
     SESSION_HANDSHAKE,  /* TLS handshake in progress */
     SESSION_COMMAND,
     SESSION_DATA,       /* after 354, until CRLF.CRLF */
     SESSION_BDAT,       /* inside a chunk */
+    SESSION_AUTH,       /* inside an AUTH exchange: a line is a SASL response (RFC 4954 §4) */
     SESSION_WAIT,       /* waiting for an asynchronous answer (directory, commit): buffered
                            input is not processed until it comes */
 };
@@ -66,6 +71,11 @@ struct session {
     bool line_pending;              /* a command line has begun: its deadline is running */
     bool in_process;                /* reentrancy guard of session_process */
     bool greeted;                   /* the 220 greeting was sent */
+    bool loopback;                  /* the client is on 127.0.0.0/8 or ::1 */
+    bool trusted;                   /* the client is in trusted-networks: may relay, VRFY, EXPN */
+    char *login;                    /* the mailbox AUTH logged in as; NULL before */
+    unsigned auth_failures;         /* failed AUTH exchanges in this session */
+    struct session_auth *auth;      /* the AUTH exchange in progress, NULL outside one */
     uint64_t chunk_remaining;       /* BDAT: bytes of the current chunk still to read */
     uint64_t chunk_size;            /* BDAT: size of the current chunk */
     bool chunk_last;                /* BDAT: the current chunk is LAST */
@@ -89,6 +99,9 @@ struct session_server {
     bool spool_low;                 /* its answer: below limits.spool_min_free */
     bool shutting_down;
     unsigned char *scratch;         /* body reader output, shared: one loop, one user at a time */
+    struct pool *pool;              /* password checks (session_auth.c) */
+    struct jwt_key *token_keys;     /* cfg->auth.token_keys loaded */
+    size_t ntoken_keys;
 };
 
 #define SESSION_SLOT_BITS 24
@@ -122,6 +135,23 @@ bool session_server_spool_ok(struct session_server *srv);
 void session_command(struct session *s, const char *line, size_t len);
 void session_sync_error(struct session *s);   /* 554 5.5.0 and close (E1-E4) */
 void session_foreign(struct session *s);      /* 421 4.7.0 and close (A8, A9) */
+
+/* session_auth.c */
+void session_auth_start(struct session *s, const char *arg, size_t len);  /* AUTH command */
+void session_auth_response(struct session *s, const char *line, size_t len);
+void session_auth_too_long(struct session *s);   /* G4: an AUTH line or response too long */
+void session_auth_free(struct session *s);       /* drop an exchange (session ends) */
+/* The EHLO AUTH keyword's mechanisms ("PLAIN LOGIN ..."), "" when AUTH is not offered now. */
+void session_auth_mechanisms(const struct session *s, char *out, size_t outlen);
+#define SESSION_AUTH_LINE_MAX 12288 /* octets of an AUTH line or SASL response (G4) */
+
+/* session_server.c: count a failed AUTH (failed true) and say whether the client's address
+ * has reached auth.ip_failures this hour (G8). */
+bool session_server_auth_blocked(struct session *s, bool failed);
+/* The bearer token keys loaded at start (sasl/jwt), or NULL with n 0. */
+const struct jwt_key *session_server_token_keys(const struct session_server *srv, size_t *n);
+/* The thread pool that checks passwords off the loop (created on first use); NULL on error. */
+struct pool *session_server_pool(struct session_server *srv);
 
 /* session_data.c */
 void session_data_start(struct session *s);                    /* after DATA's checks */

@@ -9,10 +9,15 @@
 #include <sys/statvfs.h>
 #include <time.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/pem.h>
+
+#include "sasl/jwt.h"
 #include "util/id.h"
+#include "util/pool.h"
 #include "util/log.h"
 
 #define IP_BUCKETS 4096
@@ -26,7 +31,85 @@ struct ip_count {
     int64_t minute;                 /* the minute the two rate counters below belong to */
     unsigned connects;              /* sessions started in that minute */
     unsigned handshakes;            /* TLS handshakes started in that minute */
+    int64_t auth_hour;              /* the hour auth_failures belongs to */
+    unsigned auth_failures;         /* failed AUTH exchanges in that hour (G8) */
 };
+
+/* An entry outlives its sessions while any of its counters still matters. */
+static bool session_ip_idle(const struct ip_count *ip, int64_t minute)
+{
+    return ip->n == 0 && ip->minute != minute &&
+           (ip->auth_failures == 0 || ip->auth_hour != minute / 60);
+}
+
+/* ---- bearer token keys and the password pool ---- */
+
+#define SESSION_KEY_FILE_MAX (64 * 1024)
+
+/* One key file: an HS256 secret (the file's bytes, a final newline dropped) or a PEM public
+ * key. A key that cannot be used is logged and left out: tokens it signed then fail. */
+static bool session_token_key_load(const struct conf_token_key *ck, struct jwt_key *k)
+{
+    FILE *f = fopen(ck->file, "rb");
+    uint8_t *buf = malloc(SESSION_KEY_FILE_MAX);
+    size_t n = f != NULL && buf != NULL ? fread(buf, 1, SESSION_KEY_FILE_MAX, f) : 0;
+    bool ok = n > 0 && n < SESSION_KEY_FILE_MAX;
+    if (f != NULL)
+        fclose(f);
+    *k = (struct jwt_key){.alg = ck->alg == CONF_TOKEN_HS256   ? JWT_HS256
+                                 : ck->alg == CONF_TOKEN_RS256 ? JWT_RS256
+                                                               : JWT_ES256};
+    snprintf(k->kid, sizeof k->kid, "%s", ck->kid != NULL ? ck->kid : "");
+    if (ok && k->alg == JWT_HS256) {
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+            n--;
+        k->secret = buf;
+        k->secret_len = n;
+        ok = n >= 32; /* RFC 7518 §3.2: a key at least as long as the hash */
+        if (ok)
+            return true;
+    } else if (ok) {
+        BIO *bio = BIO_new_mem_buf(buf, (int)n);
+        k->pkey = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
+        BIO_free(bio);
+        int type = k->pkey != NULL ? EVP_PKEY_get_base_id(k->pkey) : 0;
+        ok = (k->alg == JWT_RS256 && type == EVP_PKEY_RSA) ||
+             (k->alg == JWT_ES256 && type == EVP_PKEY_EC);
+        if (!ok) {
+            EVP_PKEY_free(k->pkey);
+            k->pkey = NULL;
+        }
+    }
+    free(buf);
+    if (!ok)
+        log_event("auth_error", "token-key=%s error=\"unreadable, too short, or not a key of that "
+                                "algorithm\"", ck->file);
+    return ok;
+}
+
+static void session_token_keys_load(struct session_server *srv)
+{
+    const struct conf_auth *a = &srv->cfg->auth;
+    if (a->ntoken_keys == 0 || (srv->token_keys = calloc(a->ntoken_keys,
+                                                         sizeof *srv->token_keys)) == NULL)
+        return;
+    for (size_t i = 0; i < a->ntoken_keys; i++)
+        if (session_token_key_load(&a->token_keys[i], &srv->token_keys[srv->ntoken_keys]))
+            srv->ntoken_keys++;
+}
+
+const struct jwt_key *session_server_token_keys(const struct session_server *srv, size_t *n)
+{
+    *n = srv->ntoken_keys;
+    return srv->token_keys;
+}
+
+struct pool *session_server_pool(struct session_server *srv)
+{
+    if (srv->pool == NULL)
+        srv->pool = pool_new(srv->base, 2);
+    return srv->pool;
+}
 
 /* ---- server: registry and connection counts ---- */
 
@@ -48,6 +131,7 @@ struct session_server *session_server_new(struct event_base *base, const struct 
         session_server_free(srv);
         return NULL;
     }
+    session_token_keys_load(srv);
     return srv;
 }
 
@@ -55,9 +139,18 @@ void session_server_free(struct session_server *srv)
 {
     if (srv == NULL)
         return;
+    /* Password checks still running finish first; their answers find no session. */
+    if (srv->pool != NULL)
+        pool_free(srv->pool);
+    srv->pool = NULL;
     for (size_t i = 0; i < srv->nslots; i++)
         if (srv->slots[i] != NULL)
             session_free(srv->slots[i]);
+    for (size_t i = 0; i < srv->ntoken_keys; i++) {
+        EVP_PKEY_free(srv->token_keys[i].pkey);
+        free((void *)srv->token_keys[i].secret);
+    }
+    free(srv->token_keys);
     for (size_t i = 0; srv->ip_buckets != NULL && i < IP_BUCKETS; i++) {
         while (srv->ip_buckets[i] != NULL) {
             struct ip_count *next = srv->ip_buckets[i]->next;
@@ -151,7 +244,7 @@ static void session_ip_sweep(struct session_server *srv, int64_t minute)
     for (size_t i = 0; i < IP_BUCKETS; i++) {
         struct ip_count **pp = &srv->ip_buckets[i];
         while (*pp != NULL) {
-            if ((*pp)->n == 0 && (*pp)->minute != minute) {
+            if (session_ip_idle(*pp, minute)) {
                 struct ip_count *dead = *pp;
                 *pp = dead->next;
                 free(dead);
@@ -177,6 +270,50 @@ bool session_server_tls_allowed(struct session *s)
     }
     ip->handshakes++;
     return true;
+}
+
+bool session_server_auth_blocked(struct session *s, bool failed)
+{
+    struct ip_count *ip = *session_ip_bucket(s->srv, s->addr);
+    int64_t hour = session_minute() / 60;
+    if (ip == NULL)
+        return false;
+    if (ip->auth_hour != hour) {
+        ip->auth_hour = hour;
+        ip->auth_failures = 0;
+    }
+    if (failed)
+        ip->auth_failures++;
+    return ip->auth_failures >= s->srv->cfg->auth.ip_failures;
+}
+
+static bool session_network_match(const struct conf_network *n, const struct sockaddr *sa)
+{
+    const unsigned char *a;
+    if (sa->sa_family == AF_INET && n->family == AF_INET)
+        a = (const unsigned char *)&((const struct sockaddr_in *)sa)->sin_addr;
+    else if (sa->sa_family == AF_INET6 && n->family == AF_INET6)
+        a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
+    else if (sa->sa_family == AF_INET6 && n->family == AF_INET &&
+             IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)sa)->sin6_addr))
+        a = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr + 12;
+    else
+        return false;
+    unsigned full = n->prefix / 8, rest = n->prefix % 8;
+    if (memcmp(a, n->addr, full) != 0)
+        return false;
+    return rest == 0 || ((a[full] ^ n->addr[full]) & (0xffu << (8 - rest))) == 0;
+}
+
+static void session_peer_class(struct session *s, const struct sockaddr *sa)
+{
+    static const struct conf_network loop4 = {.family = AF_INET, .addr = {127}, .prefix = 8};
+    static const struct conf_network loop6 = {.family = AF_INET6, .addr = {[15] = 1},
+                                              .prefix = 128};
+    const struct config *cfg = s->srv->cfg;
+    s->loopback = session_network_match(&loop4, sa) || session_network_match(&loop6, sa);
+    for (size_t i = 0; i < cfg->ntrusted && !s->trusted; i++)
+        s->trusted = session_network_match(&cfg->trusted[i], sa);
 }
 
 bool session_server_spool_ok(struct session_server *srv)
@@ -269,6 +406,7 @@ void session_accept(struct session_server *srv, const struct conf_listener *l, i
     s->srv = srv;
     s->listener = l;
     memcpy(s->addr, addr, sizeof addr);
+    session_peer_class(s, sa);
     session_start(s, fd);
 }
 
@@ -279,7 +417,7 @@ void session_server_release(struct session *s)
     size_t slot = s->id & ((1u << SESSION_SLOT_BITS) - 1);
 
     /* The entry stays while its rate counters matter; the sweep frees it later. */
-    if (*pp != NULL && --(*pp)->n == 0 && (*pp)->minute != session_minute()) {
+    if (*pp != NULL && --(*pp)->n == 0 && session_ip_idle(*pp, session_minute())) {
         struct ip_count *dead = *pp;
         *pp = dead->next;
         free(dead);

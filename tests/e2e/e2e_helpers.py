@@ -258,7 +258,7 @@ class Daemon:
     """One sluiced in a temp directory: config, spool, mailboxes, TLS pair, log file."""
 
     def __init__(self, tmp, extra="", workers=1, env=None, spool=None, wrapper=None,
-                 hostname="mx.test", delivery=None):
+                 hostname="mx.test", delivery=None, sqlite=False, listeners=None):
         """delivery: None keeps every message in queue/ (the queue manager holds them,
         for the receiver's tests); otherwise the statements of the delivery block, to which
         a Maildir under the test directory and a DNS server that never answers are added
@@ -276,6 +276,8 @@ class Daemon:
         self.env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")
         self.env.update(env or {})
         self.wrapper = wrapper or []
+        self.sqlite = sqlite
+        self.listeners = listeners or {}
         self.port = free_port()
         self.port_required = free_port()
         self.port_implicit = free_port()
@@ -295,16 +297,33 @@ class Daemon:
             "hostname %s\n"
             "spool %s\n"
             "workers %d\n"
-            "listen smtp { address 127.0.0.1:%d; tls starttls }\n"
-            "listen submission { address 127.0.0.1:%d; tls required }\n"
-            "listen submissions { address 127.0.0.1:%d; tls implicit }\n"
+            "listen smtp { address 127.0.0.1:%d; tls starttls; %s }\n"
+            "listen submission { address 127.0.0.1:%d; tls required; %s }\n"
+            "listen submissions { address 127.0.0.1:%d; tls implicit; %s }\n"
             "tls { certificate %s/cert.pem; key %s/key.pem; self-signed yes }\n"
             "domain mx.test\n"
             "domain localhost\n"
-            "directory { mailboxes %s/mailboxes; aliases %s/aliases }\n"
+            "%s\n"
             "delivery {\n%s\n}\n"
-            "%s\n" % (self.hostname, self.spool, self.workers, self.port, self.port_required,
-                      self.port_implicit, d, d, d, d, self.delivery_text(), self.extra))
+            "%s\n" % (self.hostname, self.spool, self.workers,
+                      self.port, self.listeners.get("smtp", ""),
+                      self.port_required, self.listeners.get("submission", ""),
+                      self.port_implicit, self.listeners.get("submissions", ""),
+                      d, d, self.directory_text(), self.delivery_text(), self.extra))
+
+    def directory_text(self):
+        if self.sqlite:
+            return "directory { sqlite %s/dir.db }" % self.dir
+        return "directory { mailboxes %s/mailboxes; aliases %s/aliases }" % (self.dir, self.dir)
+
+    def cli(self, *args, stdin=None, check=True):
+        """Runs `sluice -c <conf> args...`; returns the CompletedProcess."""
+        r = subprocess.run([SLUICE, "-c", self.conf] + list(args), input=stdin,
+                           capture_output=True, text=True, env=self.env, timeout=60)
+        if check:
+            assert r.returncode == 0, "sluice %s: %d %s" % (" ".join(args), r.returncode,
+                                                             r.stderr)
+        return r
 
     def delivery_text(self):
         if self.delivery is None:

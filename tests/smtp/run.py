@@ -53,6 +53,20 @@ delivery {{ hold yes }}
 """
 
 MAILBOXES = "# test mailboxes\nalice@mx.test Alice Example\nbob@mx.test\n"
+
+# A transcript whose config has its own `directory { sqlite ... }` gets this store, filled
+# with the sluice tool before the daemon starts (arguments; a password goes on stdin).
+SQLITE_SETUP = [
+    (["domain", "add", "mx.test"], None),
+    (["user", "add", "alice@mx.test", "--name", "Alice Example", "--stdin"], "alice-secret"),
+    (["user", "add", "bob@mx.test", "--stdin"], "bob-secret"),
+    (["user", "add", "off@mx.test", "--stdin"], "off-secret"),
+    (["user", "disable", "off@mx.test"], None),
+    (["alias", "add", "list@mx.test", "alice@mx.test", "bob@mx.test"], None),
+    (["alias", "add", "sales@mx.test", "alice@mx.test"], None),
+    (["relocated", "add", "moved@mx.test", "moved@new.example", "--forward"], None),
+    (["relocated", "add", "gone@mx.test", "gone@new.example", "--refuse"], None),
+]
 ALIASES = "# test aliases\nlist@mx.test: alice@mx.test, bob@mx.test\n"
 
 
@@ -481,6 +495,17 @@ class Daemon:
                 break
         return why
 
+    def fill_sqlite(self):
+        """Fills the SQLite directory through the sluice tool; None or why it failed."""
+        sluice = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(self.sluiced))),
+                              "cli", "sluice")
+        for args, stdin in SQLITE_SETUP:
+            r = subprocess.run([sluice, "-c", self.conf] + args, input=stdin, text=True,
+                               capture_output=True, timeout=60)
+            if r.returncode != 0:
+                return f"sluice {' '.join(args)}: {r.returncode} {r.stderr.strip()}"
+        return None
+
     def _start_once(self):
         self.dir = tempfile.mkdtemp(prefix="sluice-smtp-")
         ports = free_ports(5)
@@ -495,10 +520,18 @@ class Daemon:
             f.write(ALIASES)
         extra = [self.subst(line) for line in self.config_lines]
         self.conf = os.path.join(self.dir, "sluice.conf")
+        base = BASE_CONFIG.format(**self.vars)
+        own_directory = any(re.match(r"\s*directory\b", line) for line in extra)
+        if own_directory:
+            base = "\n".join(l for l in base.split("\n") if not l.startswith("directory "))
         with open(self.conf, "w") as f:
-            f.write(BASE_CONFIG.format(**self.vars))
+            f.write(base)
             for line in extra:
                 f.write(line + "\n")
+        if own_directory and any("sqlite" in line for line in extra):
+            why = self.fill_sqlite()
+            if why is not None:
+                return why
         self.listeners = {n: (int(self.vars[p]), tls) for n, (p, tls) in BASE_LISTENERS.items()}
         for line in extra:
             m = re.search(r"listen\s+(\S+)\s*\{[^}]*address\s+127\.0\.0\.1:(\d+)", line)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "conf/check.h"
@@ -823,6 +824,79 @@ static void test_null_arguments(void **state)
     conf_free(NULL);
 }
 
+/* ---- issue #4: directory, trusted networks, auth, listener options ----------------------- */
+
+static void test_auth_directives(void **state)
+{
+    (void)state;
+    struct conf_errors errs;
+    static const char text[] =
+        "listen submission { address 127.0.0.1:2587; auth required; vrfy yes; expn yes;"
+        " hide-client yes }\n"
+        "directory { sqlite /var/lib/sluice/dir.db; subaddress-separator - }\n"
+        "trusted-networks 10.0.0.0/8 ::1 192.168.1.0/24\n"
+        "trusted-networks 2001:db8::/32\n"
+        "auth { plaintext-loopback yes; failure-delay 250ms; session-failures 2; ip-failures 5\n"
+        "  token-issuer https://id.test; token-audience smtp; token-claim sub\n"
+        "  token-key hs256 /etc/k1; token-key RS256 /etc/k2.pem main\n"
+        "  external subject; client-ca /etc/ca.pem }\n";
+    struct config *c = conf_parse(text, strlen(text), &errs);
+    assert_non_null(c);
+    assert_true(c->listeners[0].vrfy && c->listeners[0].expn && c->listeners[0].hide_client);
+    assert_string_equal(c->directory_sqlite, "/var/lib/sluice/dir.db");
+    assert_int_equal(c->subaddress_separator, '-');
+    assert_int_equal(c->ntrusted, 4);
+    assert_int_equal(c->trusted[0].family, AF_INET);
+    assert_int_equal(c->trusted[0].prefix, 8);
+    assert_int_equal(c->trusted[0].addr[0], 10);
+    assert_int_equal(c->trusted[1].family, AF_INET6);
+    assert_int_equal(c->trusted[1].prefix, 128);
+    assert_int_equal(c->trusted[3].prefix, 32);
+    assert_true(c->auth.plaintext_loopback);
+    assert_int_equal(c->auth.failure_delay, 250);
+    assert_int_equal(c->auth.session_failures, 2);
+    assert_int_equal(c->auth.ip_failures, 5);
+    assert_string_equal(c->auth.token_claim, "sub");
+    assert_int_equal(c->auth.ntoken_keys, 2);
+    assert_int_equal(c->auth.token_keys[0].alg, CONF_TOKEN_HS256);
+    assert_null(c->auth.token_keys[0].kid);
+    assert_int_equal(c->auth.token_keys[1].alg, CONF_TOKEN_RS256);
+    assert_string_equal(c->auth.token_keys[1].kid, "main");
+    assert_int_equal(c->auth.external, CONF_EXTERNAL_SUBJECT);
+    conf_free(c);
+}
+
+static void test_auth_directive_errors(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        const char *msg;
+    } rows[] = {
+        {"trusted-networks 10.0.0.1/8\n", "not ADDRESS[/PREFIX]"},
+        {"trusted-networks 10.0.0.0/33\n", "not ADDRESS[/PREFIX]"},
+        {"trusted-networks example.org\n", "not ADDRESS[/PREFIX]"},
+        {"trusted-networks\n", "takes 1 to 4"},
+        {"trusted-networks 1.0.0.0/8 2.0.0.0/8 3.0.0.0/8 4.0.0.0/8 5.0.0.0/8\n", "takes 1 to 4"},
+        {"auth { token-key none /k }\n", "hs256, rs256 or es256"},
+        {"auth { token-key hs256 }\n", "ALG FILE [KID]"},
+        {"auth { external maybe }\n", "external"},
+        {"auth { external subject }\n", "needs client-ca"},
+        {"directory { subaddress-separator ab }\n", "subaddress-separator"},
+        {"directory { sqlite /a; mailboxes /b }\n", "either sqlite or"},
+        {"auth { session-failures 0 }\n", "out of range"},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char text[512];
+        struct conf_errors errs;
+        int n = snprintf(text, sizeof text, "%s%s", LISTENER, rows[i].text);
+        assert_null(conf_parse(text, (size_t)n, &errs));
+        assert_true(errs.n >= 1);
+        if (strstr(errs.e[0].msg, rows[i].msg) == NULL)
+            fail_msg("row %zu: %s", i, errs.e[0].msg);
+    }
+}
+
 /* ---- the embedded default (etc/sluice.conf) ----------------------------------------------- */
 
 static void check_default(const struct config *c)
@@ -830,10 +904,11 @@ static void check_default(const struct config *c)
     static const struct {
         const char *name, *address;
         enum conf_tls_mode tls;
+        enum conf_auth_mode auth;
     } want[] = {
-        {"smtp", "127.0.0.1:2525", CONF_TLS_STARTTLS},
-        {"submission", "127.0.0.1:2587", CONF_TLS_STARTTLS},
-        {"submissions", "127.0.0.1:2465", CONF_TLS_IMPLICIT},
+        {"smtp", "127.0.0.1:2525", CONF_TLS_STARTTLS, CONF_AUTH_NONE},
+        {"submission", "127.0.0.1:2587", CONF_TLS_STARTTLS, CONF_AUTH_REQUIRED},
+        {"submissions", "127.0.0.1:2465", CONF_TLS_IMPLICIT, CONF_AUTH_REQUIRED},
     };
 
     assert_string_equal(c->hostname, "localhost");
@@ -843,7 +918,14 @@ static void check_default(const struct config *c)
     assert_string_equal(c->tls_certificate, "./var/tls/cert.pem");
     assert_string_equal(c->tls_key, "./var/tls/key.pem");
     assert_true(c->tls_self_signed);
-    assert_string_equal(c->mailboxes_file, "etc/mailboxes");
+    assert_null(c->mailboxes_file);
+    assert_string_equal(c->directory_sqlite, "./var/spool/directory.db");
+    assert_int_equal(c->subaddress_separator, '+');
+    assert_int_equal(c->ntrusted, 0);
+    assert_int_equal(c->auth.failure_delay, 1000);
+    assert_int_equal(c->auth.session_failures, 3);
+    assert_int_equal(c->auth.ip_failures, 20);
+    assert_int_equal(c->auth.external, CONF_EXTERNAL_NONE);
     assert_int_equal(c->ndomains, 1);
     assert_string_equal(c->domains[0], "localhost");
     assert_int_equal(c->bare_newlines, CONF_BARE_REJECT);
@@ -852,7 +934,8 @@ static void check_default(const struct config *c)
         assert_string_equal(c->listeners[i].name, want[i].name);
         assert_string_equal(c->listeners[i].address, want[i].address);
         assert_int_equal(c->listeners[i].tls, want[i].tls);
-        assert_int_equal(c->listeners[i].auth, CONF_AUTH_NONE);
+        assert_int_equal(c->listeners[i].auth, want[i].auth);
+        assert_false(c->listeners[i].vrfy);
     }
     for (size_t i = 0; i < sizeof default_rows / sizeof default_rows[0]; i++) {
         if (default_rows[i].f >= F_LISTEN_TLS)
@@ -1019,7 +1102,9 @@ int main(void)
         cmocka_unit_test(test_errors),         cmocka_unit_test(test_errors_all_lines),
         cmocka_unit_test(test_errors_capped),  cmocka_unit_test(test_token_limit),
         cmocka_unit_test(test_file_limit),     cmocka_unit_test(test_many_domains_and_listeners),
-        cmocka_unit_test(test_null_arguments), cmocka_unit_test(test_default_text),
+        cmocka_unit_test(test_null_arguments),
+        cmocka_unit_test(test_auth_directives),
+        cmocka_unit_test(test_auth_directive_errors), cmocka_unit_test(test_default_text),
         cmocka_unit_test(test_load_default),   cmocka_unit_test(test_load_file),
         cmocka_unit_test(test_load_errors),    cmocka_unit_test(test_check_main),
     };

@@ -1,7 +1,9 @@
 /* test_dirdb: the SQLite directory store (dir/dirdb.c) on a fresh file per test: add, delete
  * and list for every kind with EEXIST/ENOENT/EINVAL/ENOTEMPTY, malformed addresses and
- * domains, the lookup order (relocated, mailbox, alias, subaddress, catch-all), refusal of
- * an unknown schema version, and SQL-looking addresses kept as plain data (B3). */
+ * domains, the lookup order (relocated, mailbox, alias, subaddress, catch-all) and FOREIGN
+ * for a domain not ours, SCRAM credentials, client certificate fingerprints, sender
+ * ownership through aliases (RFC 6409 §6.1, B15) with loops and depth, refusal of an unknown
+ * schema version, and SQL-looking addresses kept as plain data (B3). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -90,6 +92,21 @@ static bool collect_alias_cb(const char *alias, const char *target, void *arg)
 {
     struct collect *c = arg;
     collect_add(c, alias, target, NULL);
+    return c->stop_after == 0 || c->rows < c->stop_after;
+}
+
+static bool collect_relocated_cb(const char *address, const char *new_address, bool forward,
+                                 void *arg)
+{
+    struct collect *c = arg;
+    collect_add(c, address, new_address, forward ? "forward" : "refuse");
+    return c->stop_after == 0 || c->rows < c->stop_after;
+}
+
+static bool collect_cert_cb(const char *fingerprint, const char *address, void *arg)
+{
+    struct collect *c = arg;
+    collect_add(c, fingerprint, address, NULL);
     return c->stop_after == 0 || c->rows < c->stop_after;
 }
 
@@ -311,12 +328,20 @@ static void test_relocated_set_del(void **state)
     assert_int_equal(e.kind, DIRDB_RELOCATED);
     assert_string_equal(e.address, "new@elsewhere.example");
     assert_false(e.forward);
-    /* Setting again replaces (RFC 5321 §3.4: 251 when forwarding, 551 when not). */
-    OK(dirdb_relocated_set(f->db, "old@example.com", "newer@elsewhere.example", true, err,
+    /* Setting again replaces (RFC 5321 §3.4: 251 when forwarding, 551 when not), keeping
+     * the first spelling of the address. */
+    OK(dirdb_relocated_set(f->db, "OLD@example.com", "newer@elsewhere.example", true, err,
                            sizeof err));
     OK(dirdb_lookup(f->db, "old@example.com", '\0', &e));
     assert_string_equal(e.address, "newer@elsewhere.example");
     assert_true(e.forward);
+    struct collect c = {0};
+    OK(dirdb_relocated_list(f->db, NULL, collect_relocated_cb, &c));
+    assert_string_equal(c.buf, "old@example.com|newer@elsewhere.example|forward;");
+    OK(dirdb_relocated_set(f->db, "old@example.com", "newer@elsewhere.example", false, err,
+                           sizeof err));
+    OK(dirdb_lookup(f->db, "old@example.com", '\0', &e));
+    assert_false(e.forward);
     FAILS(dirdb_relocated_set(f->db, "me@example.com", "ME@example.com", true, err, sizeof err),
           EINVAL);
     FAILS(dirdb_relocated_set(f->db, "x@unknown.example", "y@example.com", true, err, sizeof err),
@@ -413,7 +438,8 @@ static void test_lookup_order(void **state)
         {"off+x@example.com", '+', DIRDB_DISABLED, "off@example.com", false},
         {"nobody@nocatch.example", '+', DIRDB_NONE, "", false},
         {"nobody@deadcatch.example", '+', DIRDB_NONE, "", false},
-        {"user@other.example", '+', DIRDB_NONE, "", false},
+        {"user@other.example", '+', DIRDB_FOREIGN, "", false},
+        {"user@EXAMPLE.COM.example", '+', DIRDB_FOREIGN, "", false},
     };
     for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
         struct dirdb_entry e;
@@ -463,6 +489,282 @@ static void test_B3_sql_looking_address_is_data(void **state)
     OK(dirdb_user_del(f->db, "%@example.com", err, sizeof err));
     OK(dirdb_lookup(f->db, "victim@example.com", '\0', &e));
     assert_int_equal(e.kind, DIRDB_MAILBOX);
+}
+
+static void test_scram_round_trip(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    static const char creds[] = "SCRAM-SHA-256$10000:c2FsdA==$c3RvcmVk:c2VydmVy";
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    OK(dirdb_user_add(f->db, "Bob@example.com", "Bob", "$y$h", err, sizeof err));
+    struct dirdb_entry e;
+    OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
+    assert_string_equal(e.scram, "");
+    OK(dirdb_user_scram(f->db, "BOB@Example.com", creds, err, sizeof err));
+    OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
+    assert_int_equal(e.kind, DIRDB_MAILBOX);
+    assert_string_equal(e.scram, creds);
+    assert_string_equal(e.password_hash, "$y$h");
+    /* A disabled mailbox still shows its credentials; refusing the login is the caller's. */
+    OK(dirdb_user_enable(f->db, "bob@example.com", false, err, sizeof err));
+    OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
+    assert_int_equal(e.kind, DIRDB_DISABLED);
+    assert_string_equal(e.scram, creds);
+    OK(dirdb_user_scram(f->db, "bob@example.com", NULL, err, sizeof err));
+    OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
+    assert_string_equal(e.scram, "");
+
+    static char longest[sizeof e.scram];
+    static char too_long[sizeof e.scram + 1];
+    memset(longest, 'S', sizeof longest - 1);
+    memset(too_long, 'S', sizeof too_long - 1);
+    OK(dirdb_user_scram(f->db, "bob@example.com", longest, err, sizeof err));
+    OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
+    assert_string_equal(e.scram, longest);
+    static const char *const bad[] = {too_long, "SCRAM-SHA-256$1:a\n$b:c", "a b", "a\tb", "x\x7f"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
+        FAILS(dirdb_user_scram(f->db, "bob@example.com", bad[i], err, sizeof err), EINVAL);
+    OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
+    assert_string_equal(e.scram, longest);
+    FAILS(dirdb_user_scram(f->db, "nobody@example.com", creds, err, sizeof err), ENOENT);
+    FAILS(dirdb_user_scram(f->db, "not an address", creds, err, sizeof err), EINVAL);
+    FAILS(dirdb_user_scram(f->db, NULL, creds, err, sizeof err), EINVAL);
+}
+
+#define FP_LOWER "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define FP_COLONS                                                                                  \
+    "01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:CD:EF:01:23:45:67:89:AB:"   \
+    "CD:EF"
+#define FP_OTHER "ffffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff00"
+#define FP_THIRD "aa23456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+
+static void test_cert_add_del_lookup_list(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    char addr[DIRDB_ADDR_MAX + 1];
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    OK(dirdb_domain_add(f->db, "example.org", err, sizeof err));
+    OK(dirdb_user_add(f->db, "Bob@example.com", "Bob", "h", err, sizeof err));
+    OK(dirdb_user_add(f->db, "carol@example.org", "Carol", "h", err, sizeof err));
+    OK(dirdb_alias_add(f->db, "team@example.com", "bob@example.com", err, sizeof err));
+
+    /* Upper case with colons and lower case without are one certificate. */
+    OK(dirdb_cert_add(f->db, FP_COLONS, "bob@EXAMPLE.COM", err, sizeof err));
+    FAILS(dirdb_cert_add(f->db, FP_LOWER, "carol@example.org", err, sizeof err), EEXIST);
+    assert_int_equal(dirdb_cert_lookup(f->db, FP_LOWER, addr), 1);
+    assert_string_equal(addr, "Bob@example.com");
+    assert_int_equal(dirdb_cert_lookup(f->db, FP_COLONS, addr), 1);
+    assert_int_equal(dirdb_cert_lookup(f->db, FP_OTHER, addr), 0);
+    assert_string_equal(addr, "");
+    OK(dirdb_cert_add(f->db, FP_OTHER, "carol@example.org", err, sizeof err));
+
+    /* Only a mailbox logs in by certificate: not an alias, not an unknown address. */
+    FAILS(dirdb_cert_add(f->db, FP_THIRD, "team@example.com", err, sizeof err), ENOENT);
+    FAILS(dirdb_cert_add(f->db, FP_THIRD, "nobody@example.com", err, sizeof err), ENOENT);
+    FAILS(dirdb_cert_add(f->db, FP_THIRD, "x@unknown.example", err, sizeof err), ENOENT);
+    FAILS(dirdb_cert_add(f->db, FP_THIRD, "bad address", err, sizeof err), EINVAL);
+
+    struct collect all = {0};
+    OK(dirdb_cert_list(f->db, NULL, collect_cert_cb, &all));
+    assert_string_equal(all.buf, FP_LOWER "|Bob@example.com;" FP_OTHER "|carol@example.org;");
+    struct collect org = {0};
+    OK(dirdb_cert_list(f->db, "EXAMPLE.org", collect_cert_cb, &org));
+    assert_string_equal(org.buf, FP_OTHER "|carol@example.org;");
+    struct collect one = {.stop_after = 1};
+    OK(dirdb_cert_list(f->db, NULL, collect_cert_cb, &one));
+    assert_int_equal(one.rows, 1);
+    FAILS(dirdb_cert_list(f->db, "a..b", collect_cert_cb, &one), EINVAL);
+
+    OK(dirdb_cert_del(f->db, FP_OTHER, err, sizeof err));
+    FAILS(dirdb_cert_del(f->db, FP_OTHER, err, sizeof err), ENOENT);
+    assert_int_equal(dirdb_cert_lookup(f->db, FP_OTHER, addr), 0);
+
+    /* Deleting the mailbox deletes its certificates (ON DELETE CASCADE). */
+    OK(dirdb_alias_del(f->db, "team@example.com", NULL, err, sizeof err));
+    OK(dirdb_user_del(f->db, "bob@example.com", err, sizeof err));
+    assert_int_equal(dirdb_cert_lookup(f->db, FP_LOWER, addr), 0);
+    OK(dirdb_user_add(f->db, "bob@example.com", "Bob again", "h", err, sizeof err));
+    assert_int_equal(dirdb_cert_lookup(f->db, FP_LOWER, addr), 0);
+}
+
+static void test_cert_fingerprint_malformed_refused(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    char addr[DIRDB_ADDR_MAX + 1];
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    OK(dirdb_user_add(f->db, "bob@example.com", "Bob", "h", err, sizeof err));
+    static const char *const bad[] = {
+        "",
+        ":::",
+        FP_LOWER + 1,      /* 63 digits */
+        FP_LOWER "0",      /* 65 digits */
+        FP_LOWER FP_LOWER, /* 128: a SHA-512 is not what the table holds */
+        "g123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", /* not hex */
+        " " FP_LOWER, /* spaces are not separators */
+        "0123456789abcdef 0123456789abcdef0123456789abcdef0123456789abcdef",
+        "01-23456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", /* dashes */
+        "0x23456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n",
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcd'--",
+        NULL,
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        FAILS(dirdb_cert_add(f->db, bad[i], "bob@example.com", err, sizeof err), EINVAL);
+        FAILS(dirdb_cert_del(f->db, bad[i], err, sizeof err), EINVAL);
+        snprintf(addr, sizeof addr, "junk");
+        FAILS(dirdb_cert_lookup(f->db, bad[i], addr), EINVAL);
+        assert_string_equal(addr, "");
+    }
+    struct collect c = {0};
+    OK(dirdb_cert_list(f->db, NULL, collect_cert_cb, &c));
+    assert_int_equal(c.rows, 0);
+}
+
+static void test_relocated_list(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    OK(dirdb_domain_add(f->db, "example.org", err, sizeof err));
+    OK(dirdb_relocated_set(f->db, "zed@example.com", "z@new.example", false, err, sizeof err));
+    OK(dirdb_relocated_set(f->db, "amy@example.com", "a@new.example", true, err, sizeof err));
+    OK(dirdb_relocated_set(f->db, "org@example.org", "o@new.example", true, err, sizeof err));
+    struct collect c = {0};
+    OK(dirdb_relocated_list(f->db, "Example.COM", collect_relocated_cb, &c));
+    assert_string_equal(c.buf, "amy@example.com|a@new.example|forward;"
+                               "zed@example.com|z@new.example|refuse;");
+    struct collect all = {0};
+    OK(dirdb_relocated_list(f->db, NULL, collect_relocated_cb, &all));
+    assert_int_equal(all.rows, 3);
+    struct collect one = {.stop_after = 1};
+    OK(dirdb_relocated_list(f->db, NULL, collect_relocated_cb, &one));
+    assert_string_equal(one.buf, "amy@example.com|a@new.example|forward;");
+    struct collect none = {0};
+    OK(dirdb_relocated_list(f->db, "unknown.example", collect_relocated_cb, &none));
+    assert_int_equal(none.rows, 0);
+    FAILS(dirdb_relocated_list(f->db, "a b", collect_relocated_cb, &none), EINVAL);
+}
+
+static void test_domain_exists(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    assert_int_equal(dirdb_domain_exists(f->db, "example.com"), 1);
+    assert_int_equal(dirdb_domain_exists(f->db, "EXAMPLE.Com"), 1);
+    assert_int_equal(dirdb_domain_exists(f->db, "example.org"), 0);
+    assert_int_equal(dirdb_domain_exists(f->db, "sub.example.com"), 0);
+    assert_int_equal(dirdb_domain_exists(f->db, "example.com."), 0);
+    assert_int_equal(dirdb_domain_exists(f->db, "example.com' OR '1'='1"), 0);
+    assert_int_equal(dirdb_domain_exists(f->db, ""), 0);
+    assert_int_equal(dirdb_domain_exists(f->db, NULL), 0);
+    OK(dirdb_domain_del(f->db, "example.com", err, sizeof err));
+    assert_int_equal(dirdb_domain_exists(f->db, "example.com"), 0);
+}
+
+/* RFC 6409 §6.1 and HOSTILE-INPUTS B15: who may use which MAIL FROM. */
+static void test_B15_owns_through_aliases(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct dirdb *db = f->db;
+    OK(dirdb_domain_add(db, "example.com", err, sizeof err));
+    OK(dirdb_domain_add(db, "example.org", err, sizeof err));
+    OK(dirdb_user_add(db, "Bob@example.com", "Bob", "h", err, sizeof err));
+    OK(dirdb_user_add(db, "eve@example.com", "Eve", "h", err, sizeof err));
+    OK(dirdb_alias_add(db, "sales@example.com", "bob@example.com", err, sizeof err));
+    OK(dirdb_alias_add(db, "sales@example.com", "eve@example.com", err, sizeof err));
+    OK(dirdb_alias_add(db, "all@example.com", "sales@example.com", err, sizeof err));
+    OK(dirdb_alias_add(db, "bob@example.org", "BOB@example.com", err, sizeof err));
+    OK(dirdb_alias_add(db, "evelist@example.com", "eve@example.com", err, sizeof err));
+    OK(dirdb_alias_add(db, "ext@example.com", "bob@remote.example", err, sizeof err));
+    /* A loop that does not reach bob, and one that does. */
+    OK(dirdb_alias_add(db, "ping@example.com", "pong@example.com", err, sizeof err));
+    OK(dirdb_alias_add(db, "pong@example.com", "ping@example.com", err, sizeof err));
+    OK(dirdb_alias_add(db, "yin@example.com", "yang@example.com", err, sizeof err));
+    OK(dirdb_alias_add(db, "yang@example.com", "yin@example.com", err, sizeof err));
+    OK(dirdb_alias_add(db, "yang@example.com", "bob@example.com", err, sizeof err));
+    /* A chain c0 -> c1 -> ... -> c11 -> bob: bob is 9 expansions from c3, which delivery
+     * still follows, and 10 from c2, which it refuses (5.4.6). */
+    for (int i = 0; i <= 11; i++) {
+        char a[64], t[64];
+        snprintf(a, sizeof a, "c%d@example.com", i);
+        if (i < 11)
+            snprintf(t, sizeof t, "c%d@example.com", i + 1);
+        else
+            snprintf(t, sizeof t, "bob@example.com");
+        OK(dirdb_alias_add(db, a, t, err, sizeof err));
+    }
+    /* Eight aliases each pointing at all the others: without de-duplication the ten levels
+     * would walk 7^10 paths. */
+    for (int i = 0; i < 8; i++)
+        for (int j = 0; j < 8; j++) {
+            if (i == j)
+                continue;
+            char a[64], t[64];
+            snprintf(a, sizeof a, "m%d@example.com", i);
+            snprintf(t, sizeof t, "m%d@example.com", j);
+            OK(dirdb_alias_add(db, a, t, err, sizeof err));
+        }
+
+    static const struct {
+        const char *login, *sender;
+        int want;
+    } rows[] = {
+        {"bob@example.com", "bob@example.com", 1}, /* self */
+        {"bob@example.com", "BOB@EXAMPLE.COM", 1}, /* self, RFC 5321 §2.4 case */
+        {"Bob@example.com", "bob@Example.Com", 1},
+        {"bob@example.com", "sales@example.com", 1}, /* alias */
+        {"eve@example.com", "sales@example.com", 1}, /* alias with two members */
+        {"bob@example.com", "all@example.com", 1},   /* alias of alias */
+        {"bob@example.com", "ALL@example.com", 1},
+        {"bob@example.com", "bob@example.org", 1},  /* alias in another of our domains */
+        {"bob@example.com", "yin@example.com", 1},  /* loop that reaches bob */
+        {"bob@example.com", "ping@example.com", 0}, /* loop that does not */
+        {"bob@example.com", "m0@example.com", 0},   /* dense loop */
+        {"bob@example.com", "c3@example.com", 1},   /* 9 expansions */
+        {"bob@example.com", "c2@example.com", 0},   /* 10: beyond the bound */
+        {"bob@example.com", "c0@example.com", 0},
+        {"bob@example.com", "eve@example.com", 0},     /* unrelated mailbox */
+        {"bob@example.com", "evelist@example.com", 0}, /* unrelated alias */
+        {"bob@example.com", "nobody@example.com", 0},  /* unknown */
+        {"bob@example.com", "bob@other.example", 0},   /* other domain, same local part */
+        {"bob@example.com", "bob@example.co", 0},
+        {"bob@remote.example", "ext@example.com", 1}, /* as data: the caller logs in mailboxes */
+        {"bob@example.com", "ext@example.com", 0},
+        {"bob@example.com", "bob+tag@example.com", 0}, /* the caller strips subaddresses */
+        {"bob@example.com", "%@example.com", 0},       /* B3: patterns are data */
+        {"bob@example.com", "'OR'1'='1@example.com", 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        int got = dirdb_owns(db, rows[i].login, rows[i].sender);
+        if (got != rows[i].want)
+            fail_msg("row %zu (%s owns %s): %d, want %d", i, rows[i].login, rows[i].sender, got,
+                     rows[i].want);
+    }
+    FAILS(dirdb_owns(db, "bob@example.com", "not an address"), EINVAL);
+    FAILS(dirdb_owns(db, "not an address", "bob@example.com"), EINVAL);
+    FAILS(dirdb_owns(db, NULL, "bob@example.com"), EINVAL);
+    FAILS(dirdb_owns(db, "bob@example.com", NULL), EINVAL);
+}
+
+/* The schema of a fresh file, as another reader (sqlite3, a backup script) sees it. */
+static void test_schema_has_scram_and_certificates(void **state)
+{
+    struct fixture *f = *state;
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+    sqlite3_stmt *q;
+    assert_int_equal(sqlite3_prepare_v2(h, "SELECT scram FROM mailboxes", -1, &q, NULL), SQLITE_OK);
+    sqlite3_finalize(q);
+    assert_int_equal(
+        sqlite3_prepare_v2(h, "SELECT fingerprint, address FROM certificates", -1, &q, NULL),
+        SQLITE_OK);
+    sqlite3_finalize(q);
+    sqlite3_close(h);
 }
 
 static void make_versioned_file(const char *path, const char *sql)
@@ -581,6 +883,17 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_open_creates_private_file_and_persists, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_busy_writer_is_waited_for, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_scram_round_trip, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_cert_add_del_lookup_list, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_cert_fingerprint_malformed_refused, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_relocated_list, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_domain_exists, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_B15_owns_through_aliases, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_schema_has_scram_and_certificates, fixture_setup,
                                         fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

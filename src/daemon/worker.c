@@ -133,6 +133,9 @@ int worker_main(const struct config *cfg, const int *fds, unsigned index)
         tls = tls_server_ctx(cfg->tls_certificate, cfg->tls_key, err, sizeof err);
         if (tls == NULL)
             log_event("tls_unavailable", "error=\"%s\"", err); /* F5: STARTTLS not offered */
+        else if (cfg->auth.external != CONF_EXTERNAL_NONE &&
+                 tls_server_ask_client_cert(tls, cfg->auth.client_ca, err, sizeof err) != 0)
+            log_event("auth_error", "what=client-ca error=\"%s\"", err);
     }
     w.srv = session_server_new(w.base, cfg, store, dir, tls);
     w.listeners = calloc(cfg->nlisteners, sizeof *w.listeners);

@@ -147,6 +147,33 @@ SSL_CTX *tls_server_ctx(const char *cert_path, const char *key_path, char *err, 
     return ctx;
 }
 
+/* Any certificate is let through the handshake: whether it logs anyone in is decided later,
+ * at AUTH EXTERNAL, by its fingerprint or by the verify result kept in the session. */
+static int tls_accept_any_client(int preverify_ok, X509_STORE_CTX *ctx)
+{
+    (void)preverify_ok;
+    (void)ctx;
+    return 1;
+}
+
+int tls_server_ask_client_cert(SSL_CTX *ctx, const char *ca_file, char *err, size_t errlen)
+{
+    if (ca_file != NULL) {
+        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(ca_file);
+        if (names == NULL || SSL_CTX_load_verify_locations(ctx, ca_file, NULL) != 1) {
+            sk_X509_NAME_pop_free(names, X509_NAME_free);
+            tls_error(err, errlen, ca_file);
+            return -1;
+        }
+        SSL_CTX_set_client_CA_list(ctx, names);
+    }
+    SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, tls_accept_any_client);
+    /* A session resumed without the certificate would leave EXTERNAL nothing to check. */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
+    SSL_CTX_set_num_tickets(ctx, 0);
+    return 0;
+}
+
 void tls_describe(SSL *ssl, char *out, size_t cap)
 {
     snprintf(out, cap, "version=%s cipher=%s", SSL_get_version(ssl), SSL_get_cipher_name(ssl));

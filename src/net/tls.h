@@ -17,6 +17,10 @@ int tls_ensure_self_signed(const char *cert_path, const char *key_path, const ch
  * offers no STARTTLS and answers 454). */
 SSL_CTX *tls_server_ctx(const char *cert_path, const char *key_path, char *err, size_t errlen);
 
+/* Ask clients for a certificate (for AUTH EXTERNAL) without requiring one; with ca_file,
+ * verify it against those CAs (the result is read with SSL_get_verify_result). -1 on error. */
+int tls_server_ask_client_cert(SSL_CTX *ctx, const char *ca_file, char *err, size_t errlen);
+
 /* "version=TLSv1.3 cipher=TLS_AES_256_GCM_SHA384" for the Received header and the log. */
 void tls_describe(SSL *ssl, char *out, size_t cap);
 

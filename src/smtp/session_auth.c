@@ -325,7 +325,8 @@ static void auth_login_step(struct session *s, const uint8_t *msg, size_t len)
     struct session_auth *a = s->auth;
     char field[SASL_PASSWORD_MAX + 1];
     size_t n = 0;
-    enum sasl_plain_status st = sasl_login_field(msg, len, field, sizeof field, &n);
+    enum sasl_plain_status st = a->step == 0 ? sasl_login_user(msg, len, field, sizeof field, &n)
+                                             : sasl_login_field(msg, len, field, sizeof field, &n);
     if (st == SASL_PLAIN_SPLIT) {
         auth_reply_end(s, REPLY_AUTH_SPLIT);
     } else if (st != SASL_PLAIN_OK || (a->step == 0 && n > SASL_ID_MAX)) {

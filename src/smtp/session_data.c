@@ -37,6 +37,57 @@ static enum reply_id session_store_reply(int err)
     return err == ENOSPC || err == EDQUOT ? REPLY_STORAGE_FULL : REPLY_STORAGE_ERROR;
 }
 
+/* RFC 6409 §8.2 and §8.3: what a submitted message lacks, added where its header section
+ * ends (or at its end, when it is all header). */
+static void session_add_missing(struct session *s)
+{
+    struct transaction *tx = s->tx;
+    char fields[DATE_RFC5322_LEN + 600];
+    size_t n = 0;
+    if (!tx->headers.date) {
+        char date[DATE_RFC5322_LEN];
+        date_rfc5322(date, (int64_t)time(NULL));
+        n += (size_t)snprintf(fields + n, sizeof fields - n, "Date: %s\r\n", date);
+    }
+    if (!tx->headers.message_id)
+        n += (size_t)snprintf(fields + n, sizeof fields - n, "Message-ID: <%s@%s>\r\n", tx->id,
+                              s->srv->cfg->hostname);
+    if (n > 0 && n < sizeof fields) {
+        log_event("headers_added", "session=%s queue=%s date=%s message_id=%s", s->name, tx->id,
+                  tx->headers.date ? "no" : "yes", tx->headers.message_id ? "no" : "yes");
+        session_store_write(s, fields, n);
+    }
+}
+
+/* Message bytes as the reader produced them; a submission's are watched for its header
+ * section's end. */
+static void session_body_write(struct session *s, const uint8_t *data, size_t len)
+{
+    struct transaction *tx = s->tx;
+    if (!tx->submission || tx->headers.done) {
+        session_store_write(s, data, len);
+        return;
+    }
+    size_t at = header_scan_feed(&tx->headers, data, len);
+    session_store_write(s, data, at);
+    if (tx->headers.done) {
+        session_add_missing(s);
+        session_store_write(s, data + at, len - at);
+    }
+}
+
+/* The last bytes of a message: a submission that never ended its header section gets the
+ * missing fields at its end. */
+static void session_body_finish(struct session *s, const uint8_t *data, size_t len)
+{
+    struct transaction *tx = s->tx;
+    session_body_write(s, data, len);
+    if (tx->submission && !tx->headers.done) {
+        tx->headers.done = true;
+        session_add_missing(s);
+    }
+}
+
 /* RFC 3848 §2 and RFC 6531 §3.7.3 "with" protocol names ("A": the client logged in). */
 static const char *session_protocol(const struct session *s)
 {
@@ -129,6 +180,8 @@ static void session_reader_init(struct session *s, bool dotted)
     if (cfg->bare_newlines == CONF_BARE_NORMALISE)
         flags |= DATA_F_NORMALISE;
     data_reader_init(&s->tx->reader, &lim, flags);
+    header_scan_init(&s->tx->headers);
+    s->tx->submission = s->login != NULL;
 }
 
 void session_data_start(struct session *s)
@@ -291,7 +344,7 @@ static void session_bdat_end(struct session *s)
         size_t outlen = 0;
         data_reader_finish(&tx->reader, s->srv->scratch, &outlen);
         if (tx->reader.error == DATA_OK)
-            session_store_write(s, s->srv->scratch, outlen);
+            session_body_finish(s, s->srv->scratch, outlen);
         session_message_end(s, true);
         return;
     }
@@ -338,8 +391,10 @@ bool session_body_input(struct session *s)
         bool done = false;
         size_t used = data_reader_feed(&tx->reader, vec.iov_base, n, s->srv->scratch, &outlen,
                                        &done);
-        if (tx->reader.error == DATA_OK)
-            session_store_write(s, s->srv->scratch, outlen);
+        if (tx->reader.error == DATA_OK && done)
+            session_body_finish(s, s->srv->scratch, outlen);
+        else if (tx->reader.error == DATA_OK)
+            session_body_write(s, s->srv->scratch, outlen);
         evbuffer_drain(in, used);
         if (done)
             session_message_end(s, false);
@@ -350,7 +405,7 @@ bool session_body_input(struct session *s)
         bool done = false;
         data_reader_feed(&tx->reader, vec.iov_base, n, s->srv->scratch, &outlen, &done);
         if (tx->reader.error == DATA_OK)
-            session_store_write(s, s->srv->scratch, outlen);
+            session_body_write(s, s->srv->scratch, outlen);
     }
     evbuffer_drain(in, n);
     s->chunk_remaining -= n;

@@ -12,6 +12,7 @@
 
 #include "queue/store.h"
 #include "smtp/data.h"
+#include "smtp/header_scan.h"
 #include "smtp/proto.h"
 #include "smtp/reply.h"
 #include "smtp/session.h"
@@ -46,6 +47,9 @@ struct transaction {
     int store_errno;                /* first write error (the message is then dropped) */
     bool bdat;                      /* BDAT was used: DATA and RCPT are refused (RFC 3030) */
     bool bdat_failed;               /* a chunk failed: discard until LAST or RSET */
+    bool submission;                /* a logged-in user's message: missing Message-ID and
+                                       Date are added (RFC 6409 §8.2, §8.3) */
+    struct header_scan headers;
 };
 
 struct session {

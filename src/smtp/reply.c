@@ -86,6 +86,7 @@ static const struct reply_entry reply_table[REPLY_COUNT] = {
     [REPLY_RCPT_RELOCATED] = {551, "5.1.6", "User not local; please try <{}>"},
     [REPLY_MAILBOX_DISABLED] = {550, "5.2.1", "<{}>: Recipient address rejected: mailbox disabled"},
     [REPLY_VRFY_OK] = {250, "2.1.5", "{}"},
+    [REPLY_SYNTAX_EXPN] = {501, "5.5.4", "Syntax: EXPN address"},
     [REPLY_TLS_UNAVAILABLE] = {454, "4.7.0", "TLS not available due to local problem"},
     [REPLY_TLS_RATE] = {454, "4.7.0", "Error: too many new TLS sessions from {}"},
     [REPLY_TLS_ACTIVE] = {554, "5.5.1", "Error: TLS already active"},

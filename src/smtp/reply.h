@@ -82,6 +82,7 @@ enum reply_id {
     REPLY_RCPT_RELOCATED,    /* 551 5.1.6 */
     REPLY_MAILBOX_DISABLED,  /* 550 5.2.1 */
     REPLY_VRFY_OK,           /* 250 2.1.5 {Name <addr>} */
+    REPLY_SYNTAX_EXPN,       /* 501 5.5.4 */
     REPLY_TLS_UNAVAILABLE,
     REPLY_TLS_ACTIVE,
     REPLY_TLS_RATE,

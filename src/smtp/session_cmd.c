@@ -650,6 +650,10 @@ static void cmd_expn(struct session *s, const struct proto_command *cmd)
         session_reply(s, REPLY_EXPN_DISABLED, NULL);
         return;
     }
+    if (cmd->arglen == 0) {
+        session_reply(s, REPLY_SYNTAX_EXPN, NULL); /* RFC 5321 §4.1.1.7 */
+        return;
+    }
     if (!session_verify_arg(cmd, &p)) {
         session_reply(s, REPLY_USER_UNKNOWN, "");
         return;

@@ -14,7 +14,6 @@
 #include <unistd.h>
 
 #include <openssl/pem.h>
-#include <openssl/ssl.h>
 
 #include "sasl/jwt.h"
 #include "util/id.h"
@@ -112,38 +111,6 @@ struct pool *session_server_pool(struct session_server *srv)
     return srv->pool;
 }
 
-/* ---- client certificates for EXTERNAL ---- */
-
-/* Every certificate is let through the handshake: a client without one, or with one we do
- * not know, still gets its session (AUTH EXTERNAL then fails with 535). SSL_get_verify_result
- * keeps the chain's verdict for `external subject`. */
-static int session_client_cert_accept(int preverify_ok, X509_STORE_CTX *ctx)
-{
-    (void)preverify_ok;
-    (void)ctx;
-    return 1;
-}
-
-/* RFC 4422 Appendix A: EXTERNAL needs the client's certificate, which a TLS server only gets
- * when it asks for it; `client-ca` also names the CAs we tell the client about. */
-static void session_client_certs_request(struct session_server *srv)
-{
-    const struct conf_auth *a = &srv->cfg->auth;
-    static const unsigned char sid_ctx[] = "sluice";
-    if (srv->tls == NULL || a->external == CONF_EXTERNAL_NONE)
-        return;
-    if (a->client_ca != NULL) {
-        STACK_OF(X509_NAME) *names = SSL_load_client_CA_file(a->client_ca);
-        if (names == NULL || SSL_CTX_load_verify_locations(srv->tls, a->client_ca, NULL) != 1)
-            log_event("auth_error", "client-ca=%s error=\"unreadable\"", a->client_ca);
-        if (names != NULL)
-            SSL_CTX_set_client_CA_list(srv->tls, names);
-    }
-    /* Resumed sessions keep the peer certificate; OpenSSL needs a context id for that. */
-    SSL_CTX_set_session_id_context(srv->tls, sid_ctx, sizeof sid_ctx - 1);
-    SSL_CTX_set_verify(srv->tls, SSL_VERIFY_PEER, session_client_cert_accept);
-}
-
 /* ---- server: registry and connection counts ---- */
 
 struct session_server *session_server_new(struct event_base *base, const struct config *cfg,
@@ -165,7 +132,6 @@ struct session_server *session_server_new(struct event_base *base, const struct 
         return NULL;
     }
     session_token_keys_load(srv);
-    session_client_certs_request(srv);
     return srv;
 }
 

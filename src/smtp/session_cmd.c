@@ -267,6 +267,12 @@ struct rcpt_lookup {
     enum route_verdict verdict;      /* what the configuration alone said */
 };
 
+static void session_relay_denied(struct session *s, const char *addr)
+{
+    log_event("refused", "session=%s client=%s reason=relay to=<%s>", s->name, s->addr, addr);
+    session_reply(s, REPLY_RELAY_DENIED, addr);
+}
+
 /* Relaying is for logged-in users and trusted networks only (RFC 5321 §3.6.1, B10). */
 static bool session_may_relay(const struct session *s)
 {
@@ -347,7 +353,7 @@ static void session_dir_cb(const struct dir_answer *ans, void *arg)
             else if (lk->verdict == ROUTE_RELAY)
                 session_rcpt_accept(s, lk->rcpt, REPLY_RCPT_OK, NULL);
             else
-                session_reply(s, REPLY_RELAY_DENIED, addr);
+                session_relay_denied(s, addr);
             break;
         case DIR_NOT_FOUND:
             session_reply(s, REPLY_USER_UNKNOWN, addr);
@@ -404,13 +410,10 @@ static void cmd_rcpt(struct session *s, const struct proto_command *cmd)
                     !r->path.literal && r->path.domain[0] != '\0' &&
                     strpbrk(r->path.local, "%!@") == NULL);
     if (!ask_dir) {
-        if (verdict == ROUTE_RELAY_DENIED) {
-            log_event("refused", "session=%s client=%s reason=relay to=<%s>", s->name, s->addr,
-                      r->path.addr);
-            session_reply(s, REPLY_RELAY_DENIED, r->path.addr);
-        } else {
+        if (verdict == ROUTE_RELAY_DENIED)
+            session_relay_denied(s, r->path.addr);
+        else
             session_rcpt_accept(s, r, REPLY_RCPT_OK, NULL);
-        }
         free(r);
         return;
     }

@@ -48,8 +48,8 @@ static const char *const dirdb_schema[] = {
     "CREATE TABLE IF NOT EXISTS relocated (address TEXT PRIMARY KEY NOT NULL COLLATE NOCASE,"
     " domain TEXT NOT NULL REFERENCES domains(name), new_address TEXT NOT NULL,"
     " forward INTEGER NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS certificates (fingerprint TEXT PRIMARY KEY NOT NULL,"
-    " address TEXT NOT NULL COLLATE NOCASE REFERENCES mailboxes(address) ON DELETE CASCADE)",
+    ("CREATE TABLE IF NOT EXISTS certificates (fingerprint TEXT PRIMARY KEY NOT NULL,"
+     " address TEXT NOT NULL COLLATE NOCASE REFERENCES mailboxes(address) ON DELETE CASCADE)"),
     "CREATE INDEX IF NOT EXISTS certificates_address ON certificates(address)",
     "PRAGMA user_version = 1",
 };

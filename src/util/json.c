@@ -286,7 +286,7 @@ static bool json_strings_equal(const unsigned char *s, size_t a, size_t b)
     json_unescaper_init(&ua, s, a);
     json_unescaper_init(&ub, s, b);
     for (;;) {
-        unsigned char ca, cb;
+        unsigned char ca = 0, cb = 0;
         bool more_a = json_unescape_next(&ua, &ca);
         bool more_b = json_unescape_next(&ub, &cb);
         if (more_a != more_b)

@@ -498,23 +498,22 @@ struct dir_cli_cmd {
     const char *what; /* "user add", for messages */
 };
 
+/* A change's outcome: 0, or the failure reported about subject. */
+static int dir_cli_done(struct dir_cli_cmd *c, const char *subject, int rc)
+{
+    return rc != 0 ? dir_cli_fail(c->what, subject, c->err) : 0;
+}
+
 static int dir_cli_domain(struct dir_cli_cmd *c, const char *verb, char **pos, int n)
 {
-    if (strcmp(verb, "add") == 0 && n == 1) {
-        if (dirdb_domain_add(c->db, pos[0], c->err, sizeof c->err) != 0)
-            return dir_cli_fail(c->what, pos[0], c->err);
-        return 0;
-    }
-    if (strcmp(verb, "del") == 0 && n == 1) {
-        if (dirdb_domain_del(c->db, pos[0], c->err, sizeof c->err) != 0)
-            return dir_cli_fail(c->what, pos[0], c->err);
-        return 0;
-    }
+    if (strcmp(verb, "add") == 0 && n == 1)
+        return dir_cli_done(c, pos[0], dirdb_domain_add(c->db, pos[0], c->err, sizeof c->err));
+    if (strcmp(verb, "del") == 0 && n == 1)
+        return dir_cli_done(c, pos[0], dirdb_domain_del(c->db, pos[0], c->err, sizeof c->err));
     if (strcmp(verb, "catchall") == 0 && n == 2) {
         const char *to = strcmp(pos[1], "none") == 0 ? NULL : pos[1];
-        if (dirdb_domain_catchall(c->db, pos[0], to, c->err, sizeof c->err) != 0)
-            return dir_cli_fail(c->what, pos[0], c->err);
-        return 0;
+        return dir_cli_done(c, pos[0],
+                            dirdb_domain_catchall(c->db, pos[0], to, c->err, sizeof c->err));
     }
     if (dirdb_domain_list(c->db, dir_cli_domain_row, NULL) != 0)
         return dir_cli_list_failed(c->what, NULL);
@@ -572,25 +571,46 @@ static int dir_cli_user_secret(struct dir_cli_cmd *c, bool add, const char *addr
     return status;
 }
 
-static int dir_cli_cert(struct dir_cli_cmd *c, const char *verb, char **pos, int n)
+enum dir_cli_listing {
+    DIR_CLI_LIST_USERS,
+    DIR_CLI_LIST_ALIASES,
+    DIR_CLI_LIST_RELOCATED,
+    DIR_CLI_LIST_CERTS,
+};
+
+/* `... list [DOMAIN]`: one domain (which must exist) or all. */
+static int dir_cli_list(struct dir_cli_cmd *c, enum dir_cli_listing which, char **pos, int n)
 {
-    if (strcmp(verb, "add") == 0 && n == 2) {
-        if (dirdb_cert_add(c->db, pos[1], pos[0], c->err, sizeof c->err) != 0)
-            return dir_cli_fail(c->what, pos[0], c->err);
-        return 0;
-    }
-    if (strcmp(verb, "del") == 0 && n == 1) {
-        if (dirdb_cert_del(c->db, pos[0], c->err, sizeof c->err) != 0)
-            return dir_cli_fail(c->what, pos[0], c->err);
-        return 0;
-    }
     const char *domain = n == 1 ? pos[0] : NULL;
     int status = dir_cli_check_domain(c->db, c->what, domain);
     if (status != 0)
         return status;
-    if (dirdb_cert_list(c->db, domain, dir_cli_pair_row, NULL) != 0)
-        return dir_cli_list_failed(c->what, domain);
-    return 0;
+    int rc = -1;
+    switch (which) {
+    case DIR_CLI_LIST_USERS:
+        rc = dirdb_user_list(c->db, domain, dir_cli_user_row, NULL);
+        break;
+    case DIR_CLI_LIST_ALIASES:
+        rc = dirdb_alias_list(c->db, domain, dir_cli_pair_row, NULL);
+        break;
+    case DIR_CLI_LIST_RELOCATED:
+        rc = dirdb_relocated_list(c->db, domain, dir_cli_relocated_row, NULL);
+        break;
+    case DIR_CLI_LIST_CERTS:
+        rc = dirdb_cert_list(c->db, domain, dir_cli_pair_row, NULL);
+        break;
+    }
+    return rc != 0 ? dir_cli_list_failed(c->what, domain) : 0;
+}
+
+static int dir_cli_cert(struct dir_cli_cmd *c, const char *verb, char **pos, int n)
+{
+    if (strcmp(verb, "add") == 0 && n == 2)
+        return dir_cli_done(c, pos[0],
+                            dirdb_cert_add(c->db, pos[1], pos[0], c->err, sizeof c->err));
+    if (strcmp(verb, "del") == 0 && n == 1)
+        return dir_cli_done(c, pos[0], dirdb_cert_del(c->db, pos[0], c->err, sizeof c->err));
+    return dir_cli_list(c, DIR_CLI_LIST_CERTS, pos, n);
 }
 
 static int dir_cli_user(struct dir_cli_cmd *c, const char *verb, char **pos, int n,
@@ -600,24 +620,13 @@ static int dir_cli_user(struct dir_cli_cmd *c, const char *verb, char **pos, int
         return dir_cli_cert(c, pos[0], pos + 1, n - 1);
     if (strcmp(verb, "add") == 0 || strcmp(verb, "passwd") == 0)
         return dir_cli_user_secret(c, strcmp(verb, "add") == 0, pos[0], o);
-    if (strcmp(verb, "del") == 0) {
-        if (dirdb_user_del(c->db, pos[0], c->err, sizeof c->err) != 0)
-            return dir_cli_fail(c->what, pos[0], c->err);
-        return 0;
-    }
-    if (strcmp(verb, "enable") == 0 || strcmp(verb, "disable") == 0) {
-        if (dirdb_user_enable(c->db, pos[0], strcmp(verb, "enable") == 0, c->err, sizeof c->err) !=
-            0)
-            return dir_cli_fail(c->what, pos[0], c->err);
-        return 0;
-    }
-    const char *domain = n == 1 ? pos[0] : NULL;
-    int status = dir_cli_check_domain(c->db, c->what, domain);
-    if (status != 0)
-        return status;
-    if (dirdb_user_list(c->db, domain, dir_cli_user_row, NULL) != 0)
-        return dir_cli_list_failed(c->what, domain);
-    return 0;
+    if (strcmp(verb, "del") == 0)
+        return dir_cli_done(c, pos[0], dirdb_user_del(c->db, pos[0], c->err, sizeof c->err));
+    if (strcmp(verb, "enable") == 0 || strcmp(verb, "disable") == 0)
+        return dir_cli_done(
+            c, pos[0],
+            dirdb_user_enable(c->db, pos[0], strcmp(verb, "enable") == 0, c->err, sizeof c->err));
+    return dir_cli_list(c, DIR_CLI_LIST_USERS, pos, n);
 }
 
 static int dir_cli_alias(struct dir_cli_cmd *c, const char *verb, char **pos, int n)
@@ -633,18 +642,11 @@ static int dir_cli_alias(struct dir_cli_cmd *c, const char *verb, char **pos, in
             }
         return status;
     }
-    if (strcmp(verb, "del") == 0) {
-        if (dirdb_alias_del(c->db, pos[0], n == 2 ? pos[1] : NULL, c->err, sizeof c->err) != 0)
-            return dir_cli_fail(c->what, pos[0], c->err);
-        return 0;
-    }
-    const char *domain = n == 1 ? pos[0] : NULL;
-    int status = dir_cli_check_domain(c->db, c->what, domain);
-    if (status != 0)
-        return status;
-    if (dirdb_alias_list(c->db, domain, dir_cli_pair_row, NULL) != 0)
-        return dir_cli_list_failed(c->what, domain);
-    return 0;
+    if (strcmp(verb, "del") == 0)
+        return dir_cli_done(
+            c, pos[0],
+            dirdb_alias_del(c->db, pos[0], n == 2 ? pos[1] : NULL, c->err, sizeof c->err));
+    return dir_cli_list(c, DIR_CLI_LIST_ALIASES, pos, n);
 }
 
 static int dir_cli_relocated(struct dir_cli_cmd *c, const char *verb, char **pos, int n,
@@ -659,18 +661,9 @@ static int dir_cli_relocated(struct dir_cli_cmd *c, const char *verb, char **pos
             status = dir_cli_fail(c->what, pos[0], c->err);
         return status;
     }
-    if (strcmp(verb, "del") == 0) {
-        if (dirdb_relocated_del(c->db, pos[0], c->err, sizeof c->err) != 0)
-            return dir_cli_fail(c->what, pos[0], c->err);
-        return 0;
-    }
-    const char *domain = n == 1 ? pos[0] : NULL;
-    int status = dir_cli_check_domain(c->db, c->what, domain);
-    if (status != 0)
-        return status;
-    if (dirdb_relocated_list(c->db, domain, dir_cli_relocated_row, NULL) != 0)
-        return dir_cli_list_failed(c->what, domain);
-    return 0;
+    if (strcmp(verb, "del") == 0)
+        return dir_cli_done(c, pos[0], dirdb_relocated_del(c->db, pos[0], c->err, sizeof c->err));
+    return dir_cli_list(c, DIR_CLI_LIST_RELOCATED, pos, n);
 }
 
 /* ---- dispatch ---------------------------------------------------------------------------- */

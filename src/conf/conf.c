@@ -284,14 +284,14 @@ void conf_error(struct conf_parser *ps, unsigned line, const char *fmt, ...)
     e->n++;
 }
 
-static void conf_error_nomem(struct conf_parser *ps)
+void conf_error_nomem(struct conf_parser *ps)
 {
     conf_error(ps, 0, "out of memory");
     ps->stop = true;
 }
 
 
-static char *conf_strdup(struct conf_parser *ps, const char *s)
+char *conf_strdup(struct conf_parser *ps, const char *s)
 {
     size_t n = strlen(s);
     char *d = malloc(n + 1);
@@ -682,86 +682,6 @@ static void conf_apply_remote(struct conf_parser *ps, const struct conf_stmt *st
     }
     conf_parse_block(ps, &conf_ctx_remote, r, depth + 1, st->line, seen);
     r->tls_set = seen[conf_rule_index(&conf_ctx_remote, "tls")] != 0;
-}
-
-/* trusted-networks 127.0.0.0/8 ::1 10.0.0.0/8: up to CONF_ARGS_MAX per line, repeatable. */
-static void conf_apply_networks(struct conf_parser *ps, const struct conf_stmt *st)
-{
-    struct config *c = ps->c;
-    if (st->nargs == 0 || st->nargs > CONF_ARGS_MAX) {
-        conf_error(ps, st->line, "'trusted-networks' takes 1 to %d networks per line (repeat it "
-                   "for more)", CONF_ARGS_MAX);
-        return;
-    }
-    for (size_t i = 1; i <= st->nargs; i++) {
-        struct conf_network n;
-        if (!conf_network_parse(ps->tok[i], &n)) {
-            conf_error(ps, st->line, "'trusted-networks': '%s' is not ADDRESS[/PREFIX]",
-                       SHOW(ps->tok[i]));
-            continue;
-        }
-        if (c->ntrusted == CONF_TRUSTED_MAX) {
-            conf_error(ps, st->line, "more than %d trusted networks", CONF_TRUSTED_MAX);
-            return;
-        }
-        if (c->trusted == NULL) {
-            c->trusted = calloc(CONF_TRUSTED_MAX, sizeof *c->trusted);
-            if (c->trusted == NULL) {
-                conf_error_nomem(ps);
-                return;
-            }
-        }
-        c->trusted[c->ntrusted++] = n;
-    }
-}
-
-static const struct conf_word conf_words_token_alg[] = {
-    {"hs256", CONF_TOKEN_HS256},
-    {"rs256", CONF_TOKEN_RS256},
-    {"es256", CONF_TOKEN_ES256},
-};
-
-/* token-key ALG FILE [KID] */
-static void conf_apply_token_key(struct conf_parser *ps, const struct conf_stmt *st)
-{
-    struct conf_auth *a = &ps->c->auth;
-    int w = -1;
-    if (st->nargs < 2 || st->nargs > 3) {
-        conf_error(ps, st->line, "'token-key' takes ALG FILE [KID]: token-key rs256 /etc/key.pem");
-        return;
-    }
-    for (size_t i = 0; i < CONF_NELEM(conf_words_token_alg); i++)
-        if (strcasecmp(ps->tok[1], conf_words_token_alg[i].word) == 0)
-            w = conf_words_token_alg[i].value;
-    if (w < 0) {
-        conf_error(ps, st->line, "'token-key' algorithm must be hs256, rs256 or es256, not '%s'",
-                   SHOW(ps->tok[1]));
-        return;
-    }
-    if (ps->tok[2][0] == '\0' || (st->nargs == 3 && (ps->tok[3][0] == '\0' ||
-                                                    strlen(ps->tok[3]) > 64))) {
-        conf_error(ps, st->line, "'token-key' needs a file, and a key id of 1 to 64 octets");
-        return;
-    }
-    if (a->ntoken_keys == CONF_TOKEN_KEYS_MAX) {
-        conf_error(ps, st->line, "more than %d token keys", CONF_TOKEN_KEYS_MAX);
-        return;
-    }
-    if (a->token_keys == NULL) {
-        a->token_keys = calloc(CONF_TOKEN_KEYS_MAX, sizeof *a->token_keys);
-        if (a->token_keys == NULL) {
-            conf_error_nomem(ps);
-            return;
-        }
-    }
-    struct conf_token_key *k = &a->token_keys[a->ntoken_keys];
-    k->alg = (enum conf_token_alg)w;
-    k->file = conf_strdup(ps, ps->tok[2]);
-    k->kid = st->nargs == 3 ? conf_strdup(ps, ps->tok[3]) : NULL;
-    if (k->file != NULL)
-        a->ntoken_keys++;
-    else
-        free(k->kid);
 }
 
 static void conf_apply(struct conf_parser *ps, const struct conf_context *ctx, void *base,

@@ -1,6 +1,6 @@
-/* conf_priv: what the configuration parser's two files share (conf.c: the rules and the
- * meaning of each directive; conf_lex.c: the lexer and statement reader). Not for use
- * outside src/conf/. */
+/* conf_priv: what the configuration parser's files share (conf.c: the rules and the meaning
+ * of each directive; conf_lex.c: the lexer and statement reader; conf_lists.c: the repeatable
+ * multi-value directives). Not for use outside src/conf/. */
 #ifndef SLUICE_CONF_CONF_PRIV_H
 #define SLUICE_CONF_CONF_PRIV_H
 
@@ -64,6 +64,14 @@ struct conf_shown conf_show(const char *w);
 /* conf_lex.c: read the next statement of a block at depth into ps->tok[] and *st (its name in
  * tok[0], values in tok[1..]); or see the '}' that closes the block, or the end. */
 enum conf_read conf_read_stmt(struct conf_parser *ps, struct conf_stmt *st, unsigned depth);
+
+/* conf.c: out of memory stops the parse; a copy of s, NULL (and the error) when none. */
+void conf_error_nomem(struct conf_parser *ps);
+char *conf_strdup(struct conf_parser *ps, const char *s);
+
+/* conf_lists.c: `trusted-networks NET...` and `token-key ALG FILE [KID]` (values in ps->tok). */
+void conf_apply_networks(struct conf_parser *ps, const struct conf_stmt *st);
+void conf_apply_token_key(struct conf_parser *ps, const struct conf_stmt *st);
 
 /* Skip a block whose '{' was just read (on open_line), with everything nested in it. */
 void conf_skip_block(struct conf_parser *ps, unsigned open_line, unsigned depth);

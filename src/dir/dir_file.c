@@ -266,8 +266,7 @@ static int dir_load(struct dir_files *d, const char *path, int aliases, char *er
     return rc;
 }
 
-static void dir_file_answer(struct dir_entry *e, const char *address, dir_lookup_cb cb,
-                            void *arg)
+static void dir_file_answer(struct dir_entry *e, dir_lookup_cb cb, void *arg)
 {
     if (e == NULL || e->address == NULL) {
         dir_answer_only(DIR_NOT_FOUND, cb, arg);
@@ -276,7 +275,6 @@ static void dir_file_answer(struct dir_entry *e, const char *address, dir_lookup
     struct dir_answer a = {.result = e->kind, .address = e->address,
                            .name = e->name != NULL ? e->name : "", .password_hash = "",
                            .scram = ""};
-    (void)address;
     cb(&a, arg);
 }
 
@@ -296,7 +294,7 @@ static struct dir_entry *dir_file_get(struct dir_files *d, const char *address)
 static void dir_file_lookup(struct dir *dd, const char *address, dir_lookup_cb cb, void *arg)
 {
     struct dir_files *d = (struct dir_files *)dd;
-    dir_file_answer(dir_file_get(d, address), address, cb, arg);
+    dir_file_answer(dir_file_get(d, address), cb, arg);
 }
 
 static void dir_file_expand(struct dir *dd, const char *address, dir_expand_cb cb, void *arg)

@@ -730,70 +730,61 @@ static int dirdb_list_prepare(struct dirdb *db, const char *sql, const char *dom
     return 0;
 }
 
-int dirdb_user_list(struct dirdb *db, const char *domain, dirdb_user_fn fn, void *arg)
+/* A listing whose rows are two strings (and a flag in column 2 for fn3): one loop for all
+ * of them. */
+typedef bool (*dirdb_row2_fn)(const char *a, const char *b, void *arg);
+typedef bool (*dirdb_row3_fn)(const char *a, const char *b, bool flag, void *arg);
+
+static int dirdb_list_rows(struct dirdb *db, const char *sql, const char *domain, dirdb_row2_fn fn2,
+                           dirdb_row3_fn fn3, void *arg)
 {
     char d[DIRDB_DOMAIN_MAX + 1];
     sqlite3_stmt *st;
-    if (dirdb_list_prepare(db,
-                           "SELECT address, name, enabled FROM mailboxes"
-                           " WHERE ?1 IS NULL OR domain = ?1 ORDER BY address",
-                           domain, d, &st) != 0)
+    if (dirdb_list_prepare(db, sql, domain, d, &st) != 0)
         return -1;
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (!fn(dirdb_col(st, 0), dirdb_col(st, 1), sqlite3_column_int(st, 2) != 0, arg))
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        bool more = fn3 != NULL ? fn3(dirdb_col(st, 0), dirdb_col(st, 1),
+                                      sqlite3_column_int(st, 2) != 0, arg)
+                                : fn2(dirdb_col(st, 0), dirdb_col(st, 1), arg);
+        if (!more)
             break;
+    }
     return dirdb_step_done(st, rc);
+}
+
+int dirdb_user_list(struct dirdb *db, const char *domain, dirdb_user_fn fn, void *arg)
+{
+    return dirdb_list_rows(db,
+                           "SELECT address, name, enabled FROM mailboxes"
+                           " WHERE ?1 IS NULL OR domain = ?1 ORDER BY address",
+                           domain, NULL, fn, arg);
 }
 
 int dirdb_alias_list(struct dirdb *db, const char *domain, dirdb_alias_fn fn, void *arg)
 {
-    char d[DIRDB_DOMAIN_MAX + 1];
-    sqlite3_stmt *st;
-    if (dirdb_list_prepare(db,
+    return dirdb_list_rows(db,
                            "SELECT alias, target FROM aliases"
                            " WHERE ?1 IS NULL OR domain = ?1 ORDER BY alias, target",
-                           domain, d, &st) != 0)
-        return -1;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (!fn(dirdb_col(st, 0), dirdb_col(st, 1), arg))
-            break;
-    return dirdb_step_done(st, rc);
+                           domain, fn, NULL, arg);
 }
 
 int dirdb_relocated_list(struct dirdb *db, const char *domain, dirdb_relocated_fn fn, void *arg)
 {
-    char d[DIRDB_DOMAIN_MAX + 1];
-    sqlite3_stmt *st;
-    if (dirdb_list_prepare(db,
+    return dirdb_list_rows(db,
                            "SELECT address, new_address, forward FROM relocated"
                            " WHERE ?1 IS NULL OR domain = ?1 ORDER BY address",
-                           domain, d, &st) != 0)
-        return -1;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (!fn(dirdb_col(st, 0), dirdb_col(st, 1), sqlite3_column_int(st, 2) != 0, arg))
-            break;
-    return dirdb_step_done(st, rc);
+                           domain, NULL, fn, arg);
 }
 
 /* A certificate's domain is its mailbox's. */
 int dirdb_cert_list(struct dirdb *db, const char *domain, dirdb_cert_fn fn, void *arg)
 {
-    char d[DIRDB_DOMAIN_MAX + 1];
-    sqlite3_stmt *st;
-    if (dirdb_list_prepare(db,
+    return dirdb_list_rows(db,
                            "SELECT c.fingerprint, c.address FROM certificates c"
                            " JOIN mailboxes m ON m.address = c.address"
                            " WHERE ?1 IS NULL OR m.domain = ?1 ORDER BY c.address, c.fingerprint",
-                           domain, d, &st) != 0)
-        return -1;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (!fn(dirdb_col(st, 0), dirdb_col(st, 1), arg))
-            break;
-    return dirdb_step_done(st, rc);
+                           domain, fn, NULL, arg);
 }
 
 /* Looks up one canonical address as relocated, mailbox, then alias: 1 found (out filled),

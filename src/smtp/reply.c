@@ -117,7 +117,7 @@ static const struct reply_entry reply_table[REPLY_COUNT] = {
     [REPLY_SHUTDOWN] = {421, "4.3.2", "Service shutting down; closing"},
 };
 
-#define REPLY_ARG_MAX 256
+#define REPLY_ARG_MAX 512 /* room for a SCRAM server-first message in base64 (RFC 5802 §5.1) */
 
 const struct reply_entry *reply_get(enum reply_id id)
 {

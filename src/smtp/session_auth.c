@@ -16,8 +16,8 @@
 #include <time.h>
 
 #include <event2/bufferevent_ssl.h>
-#include <openssl/rand.h>
 #include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509.h>
 
@@ -48,29 +48,30 @@ static const char *const auth_names[AUTH_NMECH] = {
 
 /* A yescrypt hash of a password nobody has: unknown users are checked against it, so that
  * their answer takes as long as a real one (G11). */
-static const char auth_dummy_hash[] = "$y$j9T$tcHVcXxDyXGoWNnjO9cll0$jB.p.qKecG4AY07dZGAm3lWo6U3e8WiyKX2Hl8NwsL1";
+static const char auth_dummy_hash[] =
+    "$y$j9T$tcHVcXxDyXGoWNnjO9cll0$jB.p.qKecG4AY07dZGAm3lWo6U3e8WiyKX2Hl8NwsL1";
 
 #define AUTH_DECODED_MAX (SESSION_AUTH_LINE_MAX / 4 * 3)
 
 struct session_auth {
     enum auth_mech mech;
     unsigned step;
-    struct event *delay;                 /* failure delay; then 535 (and maybe 421) */
+    struct event *delay; /* failure delay; then 535 (and maybe 421) */
     bool delay_close;
-    char user[SASL_ID_MAX + 1];          /* LOGIN's user name; the identity for the log */
+    char user[SASL_ID_MAX + 1]; /* LOGIN's user name; the identity for the log */
     struct sasl_scram scram;
     struct sasl_scram_creds creds;
-    bool creds_real;                     /* SCRAM: the user exists, is enabled, has creds */
-    char login[SASL_ID_MAX + 1];         /* the canonical mailbox once known */
+    bool creds_real;             /* SCRAM: the user exists, is enabled, has creds */
+    char login[SASL_ID_MAX + 1]; /* the canonical mailbox once known */
 };
 
-struct auth_check {                      /* one password check on the pool */
+struct auth_check { /* one password check on the pool */
     uint64_t session_id;
     struct session_server *srv;
     char hash[256];
     char password[SASL_PASSWORD_MAX + 1];
     size_t password_len;
-    bool real;                           /* the login exists and is enabled */
+    bool real; /* the login exists and is enabled */
     bool ok;
 };
 
@@ -120,9 +121,8 @@ static void auth_log(struct session *s, const char *result, const char *reason)
         const char *u = a->login[0] != '\0' ? a->login : a->user;
         log_value(user, sizeof user, u, strlen(u));
     }
-    log_event("auth", "session=%s client=%s mech=%s user=%s result=%s reason=%s", s->name,
-              s->addr, a != NULL ? auth_names[a->mech] : "-", user, result,
-              reason != NULL ? reason : "-");
+    log_event("auth", "session=%s client=%s mech=%s user=%s result=%s reason=%s", s->name, s->addr,
+              a != NULL ? auth_names[a->mech] : "-", user, result, reason != NULL ? reason : "-");
 }
 
 void session_auth_free(struct session *s)
@@ -157,6 +157,8 @@ static void auth_reply_end(struct session *s, enum reply_id id)
 static void auth_challenge(struct session *s, const void *data, size_t len)
 {
     char b64[BASE64_ENCODED_LEN(SCRAM_MSG_MAX) + 1];
+    _Static_assert(BASE64_ENCODED_LEN(2 * SCRAM_NONCE_MAX + 4 * SCRAM_SALT_MAX / 3 + 40) < 512,
+                   "a server-first challenge must fit REPLY_ARG_MAX");
     if (base64_encode(data, len, b64, sizeof b64) == 0 && len > 0) {
         auth_reply_end(s, REPLY_LOCAL_ERROR);
         return;
@@ -183,6 +185,10 @@ static void auth_delay_cb(evutil_socket_t fd, short what, void *arg)
     struct session *s = arg;
     (void)fd;
     (void)what;
+    if (s->closing) { /* the session ended while it waited; its 535 is moot */
+        auth_end(s);
+        return;
+    }
     bool close = s->auth->delay_close;
     session_reply(s, REPLY_AUTH_FAILED, NULL);
     if (close && !s->closing) {
@@ -559,14 +565,16 @@ static void auth_bearer(struct session *s, const uint8_t *msg, size_t len)
         return;
     }
     const struct conf_auth *ca = &s->srv->cfg->auth;
-    struct jwt_policy policy = {.issuer = ca->token_issuer, .audience = ca->token_audience,
-                                .claim = ca->token_claim, .now = (int64_t)time(NULL),
+    struct jwt_policy policy = {.issuer = ca->token_issuer,
+                                .audience = ca->token_audience,
+                                .claim = ca->token_claim,
+                                .now = (int64_t)time(NULL),
                                 .leeway = ca->token_leeway / 1000};
     size_t nkeys;
     const struct jwt_key *keys = session_server_token_keys(s->srv, &nkeys);
     char identity[SASL_ID_MAX + 1];
-    enum jwt_status js = jwt_verify(b->token, b->token_len, keys, nkeys, &policy, identity,
-                                    sizeof identity);
+    enum jwt_status js =
+        jwt_verify(b->token, b->token_len, keys, nkeys, &policy, identity, sizeof identity);
     OPENSSL_cleanse(b->token, sizeof b->token);
     if (js != JWT_OK) {
         free(b);

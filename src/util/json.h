@@ -26,7 +26,7 @@ enum json_get {
     JSON_INVALID,     /* text is not a valid object */
 };
 
-/* A top-level string member, unescaped (\uXXXX incl. surrogate pairs to UTF-8; "\u0000"
+/* A top-level string member, unescaped (\u escapes incl. surrogate pairs to UTF-8; "\u0000"
  * refused as WRONG_TYPE), NUL-terminated into out. */
 enum json_get json_get_string(const char *text, size_t len, const char *name, char *out,
                               size_t outlen);

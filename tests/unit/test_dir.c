@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "conf/conf.h"
 #include "dir/dir.h"
 
 static char tmpdir[] = "/tmp/test_dir_XXXXXX";
@@ -128,12 +129,69 @@ static int teardown(void **state)
     return rmdir(tmpdir);
 }
 
+struct answer {
+    enum dir_result result;
+    char address[64], name[64];
+};
+
+static void answer_cb(const struct dir_answer *a, void *arg)
+{
+    struct answer *g = arg;
+    g->result = a->result;
+    snprintf(g->address, sizeof g->address, "%s", a->address);
+    snprintf(g->name, sizeof g->name, "%s", a->name);
+}
+
+/* Issue #4 on the files backend: VRFY's display name, subaddresses (the configured
+ * separator), sender ownership (the login itself or an alias with it as a direct target), and
+ * no logins or certificates at all. */
+static void test_files_names_subaddress_owns(void **state)
+{
+    (void)state;
+    char err[256] = "";
+    struct config cfg = {.subaddress_separator = '+', .spool = tmpdir};
+    char mb[256], al[256];
+    snprintf(mb, sizeof mb, "%s", write_file("mailboxes", "alice@x.test  Alice \x01Liddell \n"
+                                                           "bob@x.test\n"));
+    snprintf(al, sizeof al, "%s", write_file("aliases", "sales@x.test: alice@x.test\n"));
+    cfg.mailboxes_file = mb;
+    cfg.aliases_file = al;
+    struct dir *d = dir_open(&cfg, err, sizeof err);
+    assert_non_null(d);
+    assert_false(dir_has_domains(d));
+    struct answer a;
+    dir_lookup(d, "Alice@X.test", answer_cb, &a);
+    assert_int_equal(a.result, DIR_MAILBOX);
+    assert_string_equal(a.name, "Alice  Liddell");
+    dir_lookup(d, "alice+news@x.test", answer_cb, &a);
+    assert_int_equal(a.result, DIR_MAILBOX);
+    assert_string_equal(a.address, "alice@x.test");
+    dir_lookup(d, "sales+x@x.test", answer_cb, &a); /* a subaddress reaches mailboxes only */
+    assert_int_equal(a.result, DIR_NOT_FOUND);
+    struct got g = expand(d, "alice+news@x.test");
+    assert_int_equal(g.result, DIR_ALIAS);
+    assert_int_equal(g.n, 1);
+    assert_string_equal(g.targets[0], "alice@x.test");
+    dir_owns(d, "alice@x.test", "ALICE@x.test", answer_cb, &a);
+    assert_int_equal(a.result, DIR_MAILBOX);
+    dir_owns(d, "alice@x.test", "sales@x.test", answer_cb, &a);
+    assert_int_equal(a.result, DIR_MAILBOX);
+    dir_owns(d, "bob@x.test", "sales@x.test", answer_cb, &a);
+    assert_int_equal(a.result, DIR_NOT_FOUND);
+    dir_login(d, "alice@x.test", answer_cb, &a);
+    assert_int_equal(a.result, DIR_NOT_FOUND);
+    dir_certificate(d, "00", answer_cb, &a);
+    assert_int_equal(a.result, DIR_NOT_FOUND);
+    dir_close(d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_expand_targets),
         cmocka_unit_test(test_first_definition_wins),
         cmocka_unit_test(test_bad_alias_files),
+        cmocka_unit_test(test_files_names_subaddress_owns),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

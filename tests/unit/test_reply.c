@@ -60,12 +60,32 @@ static void test_reply_format_cuts_but_keeps_crlf(void **state)
     assert_int_equal(reply_format(out, 4, REPLY_OK, NULL), 0);
 }
 
+/* RFC 4954 §4: a 334 challenge is the whole base64 text; a SCRAM server-first message with a
+ * 128-octet client nonce encodes to about 480 characters and must not be cut. Longer
+ * arguments are capped at 512. */
+static void test_reply_challenge_keeps_scram_sized_argument(void **state)
+{
+    (void)state;
+    char arg[700], out[800];
+    memset(arg, 'Q', sizeof arg - 1);
+    arg[480] = '\0';
+    size_t n = reply_format(out, sizeof out, REPLY_AUTH_CHALLENGE, arg);
+    assert_int_equal(n, 4 + 480 + 2);
+    assert_memory_equal(out, "334 QQ", 6);
+    arg[480] = 'Q';
+    arg[sizeof arg - 1] = '\0';
+    n = reply_format(out, sizeof out, REPLY_AUTH_CHALLENGE, arg);
+    assert_int_equal(n, 4 + 512 + 2);
+    assert_memory_equal(out + n - 2, "\r\n", 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_reply_catalogue_well_formed),
         cmocka_unit_test(test_reply_format_substitutes_and_sanitises),
         cmocka_unit_test(test_reply_format_cuts_but_keeps_crlf),
+        cmocka_unit_test(test_reply_challenge_keeps_scram_sized_argument),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,6 +35,22 @@ def free_port():
         return s.getsockname()[1]
 
 
+def free_ports(n):
+    """n distinct free ports: the sockets stay bound until all are picked, so two calls in a
+    row can never hand out the same port (a daemon with two listeners on one port refuses
+    to start)."""
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            socks.append(s)
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
 def wait_for(pred, timeout, interval=0.05, what="condition"):
     """Poll pred() until it returns a true value; return it, or raise AssertionError."""
     deadline = time.monotonic() + timeout
@@ -278,9 +294,7 @@ class Daemon:
         self.wrapper = wrapper or []
         self.sqlite = sqlite
         self.listeners = listeners or {}
-        self.port = free_port()
-        self.port_required = free_port()
-        self.port_implicit = free_port()
+        self.port, self.port_required, self.port_implicit = free_ports(3)
         self.conf = os.path.join(self.dir, "sluice.conf")
         self.log_path = os.path.join(self.dir, "sluiced.log")
         self.proc = None

@@ -21,9 +21,13 @@ struct dir_sqlite {
     char separator;
 };
 
-static void dir_sqlite_fail(const char *what, const char *address)
+/* errno says what kind of failure (EIO: the database's), SQLite's message says which. */
+static void dir_sqlite_fail(struct dir_sqlite *d, const char *what, const char *address)
 {
-    log_event("directory_error", "op=%s address=<%s> error=%s", what, address, strerror(errno));
+    const char *msg = dirdb_errmsg(d->db);
+    char sqlite[200];
+    log_event("directory_error", "op=%s address=<%s> error=%s sqlite=%s", what, address,
+              strerror(errno), log_value(sqlite, sizeof sqlite, msg, strlen(msg)));
 }
 
 static enum dir_result dir_sqlite_kind(enum dirdb_kind k)
@@ -56,7 +60,7 @@ static int dir_sqlite_get(struct dir_sqlite *d, const char *address, char separa
         e->kind = DIRDB_NONE;
         return 0;
     }
-    dir_sqlite_fail("lookup", address);
+    dir_sqlite_fail(d, "lookup", address);
     return -1;
 }
 
@@ -110,7 +114,7 @@ static void dir_sqlite_expand(struct dir *dd, const char *address, dir_expand_cb
         if (t == NULL || v == NULL ||
             dirdb_alias_targets(d->db, e->address, t, DIR_ALIAS_TARGETS_MAX, &n) != 0) {
             if (t != NULL && v != NULL)
-                dir_sqlite_fail("alias", address);
+                dir_sqlite_fail(d, "alias", address);
             cb(DIR_TEMPFAIL, NULL, 0, arg);
         } else {
             for (size_t i = 0; i < n; i++)
@@ -150,7 +154,7 @@ static void dir_sqlite_certificate(struct dir *dd, const char *fingerprint, dir_
     char address[DIRDB_ADDR_MAX + 1];
     int r = dirdb_cert_lookup(d->db, fingerprint, address);
     if (r < 0 && errno != EINVAL) {
-        dir_sqlite_fail("certificate", fingerprint);
+        dir_sqlite_fail(d, "certificate", fingerprint);
         dir_answer_only(DIR_TEMPFAIL, cb, arg);
     } else if (r <= 0) {
         dir_answer_only(DIR_NOT_FOUND, cb, arg);
@@ -171,7 +175,7 @@ static void dir_sqlite_owns(struct dir *dd, const char *login, const char *sende
     }
     int r = dirdb_owns(d->db, login, sender);
     if (r < 0 && errno != EINVAL) {
-        dir_sqlite_fail("owns", sender);
+        dir_sqlite_fail(d, "owns", sender);
         dir_answer_only(DIR_TEMPFAIL, cb, arg);
     } else {
         dir_answer_only(r > 0 ? DIR_MAILBOX : DIR_NOT_FOUND, cb, arg);

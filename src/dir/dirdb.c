@@ -32,6 +32,7 @@
 
 struct dirdb {
     sqlite3 *h;
+    char error[160]; /* the last failure's message: a ROLLBACK would clear SQLite's own */
 };
 
 static const char *const dirdb_schema[] = {
@@ -66,6 +67,13 @@ static int dirdb_refuse(int e, char *err, size_t errlen, const char *what)
     dirdb_msg(err, errlen, what, NULL);
     errno = e;
     return -1;
+}
+
+/* A failed read: errno EIO, SQLite's message kept for dirdb_errmsg. */
+static void dirdb_io(struct dirdb *db)
+{
+    snprintf(db->error, sizeof db->error, "%s", sqlite3_errmsg(db->h));
+    errno = EIO;
 }
 
 static int dirdb_fail(struct dirdb *db, char *err, size_t errlen, const char *what)
@@ -284,6 +292,11 @@ fail:
     sqlite3_close(db->h);
     free(db);
     return NULL;
+}
+
+const char *dirdb_errmsg(struct dirdb *db)
+{
+    return db->error;
 }
 
 void dirdb_close(struct dirdb *db)
@@ -622,7 +635,7 @@ int dirdb_cert_lookup(struct dirdb *db, const char *fingerprint, char address[DI
     sqlite3_stmt *st;
     if (dirdb_prep(db, "SELECT address FROM certificates WHERE fingerprint = ?1", args, 1, &st) !=
         SQLITE_OK) {
-        errno = EIO;
+        dirdb_io(db);
         return -1;
     }
     int rc = sqlite3_step(st);
@@ -631,7 +644,7 @@ int dirdb_cert_lookup(struct dirdb *db, const char *fingerprint, char address[DI
     sqlite3_finalize(st);
     if (!ok) {
         address[0] = '\0';
-        errno = EIO;
+        dirdb_io(db);
         return -1;
     }
     return rc == SQLITE_ROW ? 1 : 0;
@@ -660,7 +673,7 @@ int dirdb_owns(struct dirdb *db, const char *login, const char *sender)
                          " SELECT 1 FROM reach WHERE addr = ?2 COLLATE NOCASE LIMIT 1",
                          args, 2);
     if (r < 0)
-        errno = EIO;
+        dirdb_io(db);
     return r;
 }
 
@@ -673,7 +686,7 @@ int dirdb_domain_exists(struct dirdb *db, const char *domain)
     const char *args[] = {d};
     int r = dirdb_exists(db, "SELECT 1 FROM domains WHERE name = ?1", args, 1);
     if (r < 0)
-        errno = EIO;
+        dirdb_io(db);
     return r;
 }
 
@@ -691,12 +704,12 @@ static int dirdb_filter(const char *domain, char d[DIRDB_DOMAIN_MAX + 1], const 
     return 0;
 }
 
-static int dirdb_step_done(sqlite3_stmt *st, int rc)
+static int dirdb_step_done(struct dirdb *db, sqlite3_stmt *st, int rc)
 {
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE || rc == SQLITE_ROW)
         return 0;
-    errno = EIO;
+    dirdb_io(db);
     return -1;
 }
 
@@ -705,14 +718,14 @@ int dirdb_domain_list(struct dirdb *db, dirdb_domain_fn fn, void *arg)
     sqlite3_stmt *st;
     if (dirdb_prep(db, "SELECT name, catchall FROM domains ORDER BY name", NULL, 0, &st) !=
         SQLITE_OK) {
-        errno = EIO;
+        dirdb_io(db);
         return -1;
     }
     int rc;
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         if (!fn(dirdb_col(st, 0), dirdb_col(st, 1), arg))
             break;
-    return dirdb_step_done(st, rc);
+    return dirdb_step_done(db, st, rc);
 }
 
 /* A listing's statement: sql takes the domain (or NULL for all) as ?1, bound from d, which
@@ -724,7 +737,7 @@ static int dirdb_list_prepare(struct dirdb *db, const char *sql, const char *dom
     if (dirdb_filter(domain, d, &args[0]) != 0)
         return -1;
     if (dirdb_prep(db, sql, args, 1, st) != SQLITE_OK) {
-        errno = EIO;
+        dirdb_io(db);
         return -1;
     }
     return 0;
@@ -750,7 +763,7 @@ static int dirdb_list_rows(struct dirdb *db, const char *sql, const char *domain
         if (!more)
             break;
     }
-    return dirdb_step_done(st, rc);
+    return dirdb_step_done(db, st, rc);
 }
 
 int dirdb_user_list(struct dirdb *db, const char *domain, dirdb_user_fn fn, void *arg)
@@ -893,11 +906,14 @@ end:
     dirdb_exec(db, "COMMIT", NULL, 0, NULL);
     return ret;
 io_end:
+    dirdb_io(db);
     dirdb_exec(db, "ROLLBACK", NULL, 0, NULL);
+    goto fail;
 io:
+    dirdb_io(db);
+fail:
     memset(out, 0, sizeof *out);
     out->kind = DIRDB_NONE;
-    errno = EIO;
     return -1;
 }
 
@@ -916,7 +932,7 @@ int dirdb_alias_targets(struct dirdb *db, const char *alias, char (*targets)[DIR
     sqlite3_stmt *st;
     if (dirdb_prep(db, "SELECT target FROM aliases WHERE alias = ?1 ORDER BY target", args, 1,
                    &st) != SQLITE_OK) {
-        errno = EIO;
+        dirdb_io(db);
         return -1;
     }
     int rc;
@@ -928,10 +944,10 @@ int dirdb_alias_targets(struct dirdb *db, const char *alias, char (*targets)[DIR
         }
         if (!dirdb_copy(targets[*n], DIRDB_ADDR_MAX + 1, dirdb_col(st, 0))) {
             sqlite3_finalize(st);
-            errno = EIO;
+            dirdb_io(db);
             return -1;
         }
         (*n)++;
     }
-    return dirdb_step_done(st, rc);
+    return dirdb_step_done(db, st, rc);
 }

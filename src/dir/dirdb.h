@@ -22,6 +22,9 @@ struct dirdb;
 struct dirdb *dirdb_open(const char *path, char *err, size_t errlen);
 void dirdb_close(struct dirdb *db);
 
+/* SQLite's message for the last failure on this connection, for the log ("no such table"). */
+const char *dirdb_errmsg(struct dirdb *db);
+
 /* Every mutator returns 0, or -1 with errno: EEXIST (already there), ENOENT (not there),
  * EINVAL (a malformed address or domain, a mailbox or alias outside a known domain, an
  * alias that would be its own target), EIO (the database failed; message in err). */

@@ -132,6 +132,63 @@ def test_rfc4954_cli_user_add_passwd_disable_del_take_effect_without_restart(mak
     assert any("result=ok" in ln for ln in d.log_events("auth"))
 
 
+def break_directory(d, broken):
+    """A real backend failure, no test hook: the mailboxes table renamed away under the running
+    daemon (its statements then fail to prepare), or put back."""
+    import sqlite3
+    old, new = ("mailboxes", "mailboxes_away") if broken else ("mailboxes_away", "mailboxes")
+    db = sqlite3.connect(os.path.join(d.dir, "dir.db"), timeout=10)
+    try:
+        db.execute("ALTER TABLE %s RENAME TO %s" % (old, new))
+        db.commit()
+    finally:
+        db.close()
+
+
+def test_g12_directory_unavailable_auth_454_4_7_0_rcpt_451_then_recovers(make_daemon):
+    d = auth_daemon(make_daemon)
+    assert login_code(d, ALICE, PW) == 235
+    break_directory(d, True)
+    s = submission(d)
+    try:
+        s.user, s.password = ALICE, PW
+        with pytest.raises(smtplib.SMTPAuthenticationError) as e:
+            s.auth("PLAIN", s.auth_plain)
+        assert e.value.smtp_code == 454
+        assert e.value.smtp_error.startswith(b"4.7.0"), e.value.smtp_error
+    finally:
+        s.close()
+    # RFC 5321 §4.2.5: a recipient that cannot be looked up now is a transient failure.
+    with Client(d.port) as c:
+        c.expect("EHLO client.test", 250)
+        c.expect("MAIL FROM:<someone@remote.test>", 250)
+        c.expect("RCPT TO:<alice@mx.test>", 451, "4.3.0")
+    assert any("directory_error" in ln and "no\\x20such\\x20table" in ln
+               for ln in d.log().splitlines())
+    break_directory(d, False)
+    assert login_code(d, ALICE, PW) == 235
+    assert d.proc.poll() is None
+
+
+
+def test_g12_directory_unavailable_at_delivery_defers_then_delivers(make_daemon):
+    d = auth_daemon(make_daemon, listeners=RELAY_LISTENERS, delivery="retry-min 1s\nretry-max 1s")
+    with Client(d.port) as c:
+        c.expect("EHLO client.test", 250)
+        c.expect("MAIL FROM:<sender@example.org>", 250)
+        c.expect("RCPT TO:<alice@mx.test>", 250)
+        break_directory(d, True)
+        c.expect("DATA", 354)
+        c.send(b"Subject: deferred\r\n\r\nwhile the directory was away\r\n.\r\n")
+        code, lines = c.reply()
+        assert code == 250, lines
+    wait_for(lambda: any("4.3.0" in ln for ln in d.log_events("deferred")), 15,
+             what="a deferral while the directory is away")
+    assert d.delivered(ALICE) == []
+    break_directory(d, False)
+    got = wait_for(lambda: d.delivered(ALICE), 15, what="delivery once the directory is back")
+    assert b"Subject: deferred" in got[0]
+
 def test_b15_mail_from_alias_of_the_login_accepted_unowned_sender_553_5_7_1(make_daemon):
     d = auth_daemon(make_daemon)
     d.cli("user", "add", "bob@mx.test", "--stdin", stdin="bob's password\n")

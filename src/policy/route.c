@@ -20,8 +20,11 @@ enum route_verdict route_rcpt(const struct config *c, const struct addr_path *rc
     if (rcpt->domain[0] == '\0')
         return addr_is_postmaster(rcpt) ? ROUTE_POSTMASTER : ROUTE_RELAY_DENIED;
     if (!rcpt->literal && route_is_local_domain(c, rcpt->domain)) {
+        /* Sluice has no %-hack: for a client that may relay, "victim%remote@us" is just a
+         * local part the directory does not know (550 at RCPT, not a bounce later); for any
+         * other client it is refused as the relay attempt it looks like (B10). */
         if (tricky)
-            return may_relay ? ROUTE_RELAY : ROUTE_RELAY_DENIED;
+            return may_relay ? ROUTE_LOCAL : ROUTE_RELAY_DENIED;
         return addr_is_postmaster(rcpt) ? ROUTE_POSTMASTER : ROUTE_LOCAL;
     }
     return may_relay ? ROUTE_RELAY : ROUTE_RELAY_DENIED;

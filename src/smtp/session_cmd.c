@@ -403,12 +403,13 @@ static void cmd_rcpt(struct session *s, const struct proto_command *cmd)
         return;
     }
     enum route_verdict verdict = route_rcpt(s->srv->cfg, &r->path, session_may_relay(s));
-    /* A domain the configuration does not list may still be one the directory keeps; the
-     * tricky forms (%, !, @ in the local part, address literals) never reach it. */
+    /* A domain the configuration does not list may still be one the directory keeps. The
+     * tricky forms (%, !, @ in the local part) reach it only from clients that may relay
+     * (route_rcpt's rule for configured domains); address literals never do. */
     bool ask_dir = verdict == ROUTE_LOCAL ||
                    (verdict != ROUTE_POSTMASTER && dir_has_domains(s->srv->dir) &&
                     !r->path.literal && r->path.domain[0] != '\0' &&
-                    strpbrk(r->path.local, "%!@") == NULL);
+                    (verdict == ROUTE_RELAY || strpbrk(r->path.local, "%!@") == NULL));
     if (!ask_dir) {
         if (verdict == ROUTE_RELAY_DENIED)
             session_relay_denied(s, r->path.addr);

@@ -36,6 +36,10 @@ static const struct route_case cases[] = {
      ROUTE_RELAY_DENIED},
     {"source route to local is local", "<@remote.example:alice@mx.test>", false, ROUTE_LOCAL},
     {"relay allowed for a trusted client", "<x@remote.example>", true, ROUTE_RELAY},
+    {"no %-hack: a relaying client's percent form is a local part", "<victim%remote.example@mx.test>",
+     true, ROUTE_LOCAL},
+    {"no %-hack: a relaying client's bang path is a local part", "<remote.example!victim@mx.test>",
+     true, ROUTE_LOCAL},
     {"subdomain of a local domain is not local", "<x@sub.mx.test>", false, ROUTE_RELAY_DENIED},
 };
 

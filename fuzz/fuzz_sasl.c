@@ -1,5 +1,7 @@
 /* libFuzzer target for the SASL message parsers: sasl/plain (RFC 4616 §2, LOGIN, saslname),
- * sasl/bearer (RFC 7628 §3.1, XOAUTH2) and sasl/scram (RFC 5802 §7) with fixed credentials.
+ * sasl/bearer (RFC 7628 §3.1, XOAUTH2), sasl/scram (RFC 5802 §7) with fixed credentials, and
+ * sasl/saslprep (RFC 4013: a prepared string is non-empty, holds no ASCII control, prepares
+ * to itself again, and a stored preparation agrees with the query one).
  * Checks, beyond memory safety: outputs are NUL-terminated within their buffers, accepted
  * identities hold no control byte, refused ones leave empty outputs, and a SCRAM exchange
  * never accepts a proof it was not given (the fuzzer does not know the password). The input
@@ -11,6 +13,7 @@
 
 #include "sasl/bearer.h"
 #include "sasl/plain.h"
+#include "sasl/saslprep.h"
 #include "sasl/scram.h"
 
 static void check(int cond)
@@ -29,6 +32,22 @@ static bool identity_clean(const char *s)
             return false;
     }
     return true;
+}
+
+static void fuzz_saslprep(const uint8_t *data, size_t size)
+{
+    char q[1024], st[1024], again[1024];
+    size_t qn, sn, an;
+    int qr = sasl_saslprep((const char *)data, size, SASL_PREP_QUERY, q, sizeof q, &qn);
+    if (qr != 0) {
+        check(qn == 0 && q[0] == '\0');
+        return;
+    }
+    check(qn > 0 && qn == strlen(q) && identity_clean(q));
+    check(sasl_saslprep(q, qn, SASL_PREP_QUERY, again, sizeof again, &an) == 0);
+    check(an == qn && memcmp(again, q, qn) == 0);
+    if (sasl_saslprep((const char *)data, size, SASL_PREP_STORED, st, sizeof st, &sn) == 0)
+        check(sn == qn && memcmp(st, q, qn) == 0);
 }
 
 static void fuzz_plain(const uint8_t *data, size_t size)
@@ -127,6 +146,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (size > 16384)
         return 0;
     fuzz_plain(data, size);
+    fuzz_saslprep(data, size);
     fuzz_bearer(data, size);
     fuzz_creds(data, size);
     /* The whole input as either message, the other fixed and valid. */

@@ -33,6 +33,7 @@
 #include "dir/dirdb.h"
 #include "dir/passwd.h"
 #include "sasl/plain.h"
+#include "sasl/saslprep.h"
 #include "sasl/scram.h"
 
 #define DIR_CLI_EX_USAGE 64
@@ -363,11 +364,11 @@ struct dir_cli_secrets {
     char scram[SCRAM_CREDS_TEXT_MAX];
 };
 
-/* The crypt string and the SCRAM credentials of pw. 0, or -1 with *why. */
-static int dir_cli_secrets_make(const struct dir_cli_password *pw, enum passwd_scheme scheme,
-                                struct dir_cli_secrets *out, const char **why)
+/* The crypt string and the SCRAM credentials of a prepared password. 0, or -1 with *why. */
+static int dir_cli_secrets_derive(const char *password, size_t len, enum passwd_scheme scheme,
+                                  struct dir_cli_secrets *out, const char **why)
 {
-    if (passwd_hash(scheme, pw->buf, pw->len, out->hash) != 0) {
+    if (passwd_hash(scheme, password, len, out->hash) != 0) {
         *why = strerror(errno);
         return -1;
     }
@@ -385,7 +386,7 @@ static int dir_cli_secrets_make(const struct dir_cli_password *pw, enum passwd_s
     }
     struct sasl_scram_creds creds;
     int ret = 0;
-    if (sasl_scram_creds_make(pw->buf, pw->len, salt, sizeof salt, SCRAM_ITERATIONS_DEFAULT,
+    if (sasl_scram_creds_make(password, len, salt, sizeof salt, SCRAM_ITERATIONS_DEFAULT,
                               &creds) != 0 ||
         sasl_scram_creds_format(&creds, out->scram, sizeof out->scram) == 0) {
         *why = "cannot derive the SCRAM credentials";
@@ -393,6 +394,25 @@ static int dir_cli_secrets_make(const struct dir_cli_password *pw, enum passwd_s
     }
     explicit_bzero(&creds, sizeof creds);
     return ret;
+}
+
+/* The crypt string and the SCRAM credentials of pw after SASLprep (RFC 4013, as a stored
+ * string: AUTH prepares what clients send the same way). 0, or an exit code with *why:
+ * DATAERR for a password SASLprep refuses, IOERR when deriving failed. */
+static int dir_cli_secrets_make(const struct dir_cli_password *pw, enum passwd_scheme scheme,
+                                struct dir_cli_secrets *out, const char **why)
+{
+    char prepared[PASSWD_MAX + 1];
+    size_t len;
+    if (sasl_saslprep(pw->buf, pw->len, SASL_PREP_STORED, prepared, sizeof prepared, &len) != 0) {
+        *why = errno == ERANGE ? "password too long"
+                               : "password not allowed by SASLprep (RFC 4013: not UTF-8, a "
+                                 "control or other prohibited character, or empty)";
+        return DIR_CLI_EX_DATAERR;
+    }
+    int ret = dir_cli_secrets_derive(prepared, len, scheme, out, why);
+    explicit_bzero(prepared, sizeof prepared);
+    return ret == 0 ? 0 : DIR_CLI_EX_IOERR;
 }
 
 /* ---- the store --------------------------------------------------------------------------- */
@@ -553,7 +573,7 @@ static int dir_cli_user_secret(struct dir_cli_cmd *c, bool add, const char *addr
     explicit_bzero(&pw, sizeof pw);
     if (r != 0) {
         explicit_bzero(&s, sizeof s);
-        return dir_cli_error(DIR_CLI_EX_IOERR, c->what, address, why);
+        return dir_cli_error(r, c->what, address, why);
     }
     status = 0;
     if (add ? dirdb_user_add(c->db, address, o->name, s.hash, c->err, sizeof c->err)

@@ -33,6 +33,8 @@ struct deliver_request {
                                        queue_file_read (checksum included) and gives where
                                        the message is: the agent then only checks the size */
     uint64_t body_offset, body_len; /* with verified */
+    uint64_t quota;                 /* maildir: the mailbox's limit in octets (Maildir++
+                                       maildirsize), 0 for none */
 };
 
 /* The signature of an agent's synchronous delivery function: fills in *out, always. */

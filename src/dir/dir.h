@@ -8,6 +8,7 @@
 #define SLUICE_DIR_DIR_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stddef.h>
 
 struct config;
@@ -32,6 +33,7 @@ struct dir_answer {
     bool forward;               /* RELOCATED */
     const char *password_hash;  /* dir_login only: crypt string, "" when none */
     const char *scram;          /* dir_login only: SCRAM-SHA-256 credentials text, "" none */
+    uint64_t quota;             /* MAILBOX: the Maildir's limit in octets, 0 when none */
 };
 
 struct dir;

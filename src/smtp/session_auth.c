@@ -26,6 +26,7 @@
 #include "sasl/bearer.h"
 #include "sasl/jwt.h"
 #include "sasl/plain.h"
+#include "sasl/saslprep.h"
 #include "sasl/scram.h"
 #include "util/base64.h"
 #include "util/log.h"
@@ -71,7 +72,8 @@ struct auth_check { /* one password check on the pool */
     char hash[256];
     char password[SASL_PASSWORD_MAX + 1];
     size_t password_len;
-    bool real; /* the login exists and is enabled */
+    bool real;     /* the login exists and is enabled */
+    bool refused;  /* SASLprep refused the password: hashed all the same, never accepted */
     bool ok;
 };
 
@@ -227,7 +229,7 @@ static void auth_check_work(void *arg)
 {
     struct auth_check *c = arg;
     bool ok = passwd_verify(c->real ? c->hash : auth_dummy_hash, c->password, c->password_len);
-    c->ok = ok && c->real;
+    c->ok = ok && c->real && !c->refused;
     OPENSSL_cleanse(c->password, sizeof c->password);
 }
 
@@ -239,7 +241,9 @@ static void auth_check_done(void *arg)
         if (c->ok)
             auth_succeed(s);
         else
-            auth_fail(s, c->real ? "bad password" : "unknown or disabled user");
+            auth_fail(s, !c->real   ? "unknown or disabled user"
+                         : c->refused ? "password refused by SASLprep"
+                                      : "bad password");
     }
     OPENSSL_cleanse(c, sizeof *c);
     free(c);
@@ -295,8 +299,11 @@ static void auth_password(struct session *s, const char *user, const char *passw
     }
     c->session_id = lk->session_id = s->id;
     c->srv = lk->srv = s->srv;
-    memcpy(c->password, password, len);
-    c->password_len = len;
+    /* RFC 4616 §2: the password compared is the prepared one (RFC 4013), as stored; a
+     * preparation that fails or is empty fails verification. */
+    if (sasl_saslprep(password, len, SASL_PREP_QUERY, c->password, sizeof c->password,
+                      &c->password_len) != 0)
+        c->refused = true;
     lk->check = c;
     snprintf(s->auth->user, sizeof s->auth->user, "%s", user);
     s->state = SESSION_WAIT;

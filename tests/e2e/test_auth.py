@@ -210,6 +210,37 @@ def test_b15_mail_from_alias_of_the_login_accepted_unowned_sender_553_5_7_1(make
     s.quit()
 
 
+
+def plain_raw(d, user, password):
+    """AUTH PLAIN with UTF-8 bytes (smtplib encodes PLAIN as ASCII); the reply code."""
+    s = submission(d)
+    try:
+        msg = b"\0" + user.encode() + b"\0" + password.encode()
+        return s.docmd("AUTH", "PLAIN " + b64(msg))[0]
+    finally:
+        s.close()
+
+
+def test_rfc4013_saslprep_password_forms_agree_prohibited_ones_refused(make_daemon):
+    """RFC 4616 §2 and RFC 5802 §2.2: the password is prepared (RFC 4013) when stored and
+    when presented, so its composed, decomposed and no-break-space forms are one password."""
+    decomposed, composed = "cafe\u0301 au lait", "caf\u00e9 au lait"
+    d = auth_daemon(make_daemon, users=False)
+    d.cli("domain", "add", "mx.test")
+    d.cli("user", "add", ALICE, "--stdin", stdin=decomposed + "\n")
+    for form in (composed, decomposed, "caf\u00e9\u00a0au lait", "caf\u00e9 au lai\u00adt"):
+        assert plain_raw(d, ALICE, form) == 235, form
+    assert plain_raw(d, ALICE, "cafe au lait") == 535
+    assert plain_raw(d, ALICE, composed + "\x07") == 535
+    assert any("reason=password refused by SASLprep" in ln for ln in d.log_events("auth"))
+    rc, out = gsasl(d, "SCRAM-SHA-256", ALICE, composed, "--no-cb")
+    assert rc == 0 and "235 " in out, out
+    # RFC 3454 §7: a stored string may not hold what SASLprep prohibits or leaves unassigned.
+    for bad in ["bell\x07", "\u00ad", "\u0221x"]:
+        r = d.cli("user", "passwd", ALICE, "--stdin", stdin=bad + "\n", check=False)
+        assert r.returncode == 65 and "SASLprep" in r.stderr, (bad, r.returncode, r.stderr)
+    assert plain_raw(d, ALICE, composed) == 235
+
 def test_rfc6409_submission_requires_auth_before_mail_530_5_7_0(make_daemon):
     d = auth_daemon(make_daemon)
     s = submission(d)

@@ -84,6 +84,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     check((r == JSON_INVALID) == !valid);
     if (r != JSON_FOUND)
         check(v == 7);
+    /* json_get_ceil finds every integer json_get_int finds, with the same value. */
+    int64_t c = 7;
+    enum json_get rc = json_get_ceil(text, len, name, &c);
+    check((rc == JSON_INVALID) == !valid);
+    if (r == JSON_FOUND)
+        check(rc == JSON_FOUND && c == v);
+    if (rc != JSON_FOUND)
+        check(c == 7);
 
     r = json_has_string(text, len, name, "x");
     check((r == JSON_INVALID) == !valid);

@@ -171,7 +171,7 @@ static bool jwt_time_claim_ok(const char *claims, size_t len, const char *name, 
                               int64_t leeway)
 {
     int64_t t = 0;
-    enum json_get r = json_get_int(claims, len, name, &t);
+    enum json_get r = json_get_ceil(claims, len, name, &t);
     if (r == JSON_MISSING)
         return true;
     return r == JSON_FOUND && jwt_not_after_now(now, t, leeway);
@@ -207,7 +207,7 @@ static enum jwt_status jwt_check_claims(const char *claims, size_t len,
     int64_t leeway = policy->leeway > 0 ? policy->leeway : 0;
     int64_t exp = 0;
     /* RFC 7519 §4.1.4 makes exp optional; a bearer token that never expires is refused. */
-    if (json_get_int(claims, len, "exp", &exp) != JSON_FOUND ||
+    if (json_get_ceil(claims, len, "exp", &exp) != JSON_FOUND ||
         !jwt_before_exp(policy->now, exp, leeway))
         return JWT_EXPIRED;
     if (!jwt_time_claim_ok(claims, len, "nbf", policy->now, leeway) ||

@@ -17,6 +17,7 @@
  */
 #include "util/json.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 struct json_parser {
@@ -534,6 +535,39 @@ enum json_get json_get_int(const char *text, size_t len, const char *name, int64
         *out = v == (uint64_t)INT64_MAX + 1 ? INT64_MIN : -(int64_t)v;
     else
         *out = (int64_t)v;
+    return JSON_FOUND;
+}
+
+/* The longest non-integer number read: 1e18 written out with a long fraction is well under;
+ * longer ones are refused rather than cut. */
+#define JSON_NUMBER_MAX 64
+
+enum json_get json_get_ceil(const char *text, size_t len, const char *name, int64_t *out)
+{
+    enum json_get r = json_get_int(text, len, name, out);
+    if (r != JSON_WRONG_TYPE)
+        return r;
+    size_t value = 0;
+    json_find(text, len, name, &value); /* found: json_get_int said so */
+    const unsigned char *s = (const unsigned char *)text;
+    size_t n = 0;
+    while (value + n < len && (s[value + n] == '-' || s[value + n] == '+' || s[value + n] == '.' ||
+                               s[value + n] == 'e' || s[value + n] == 'E' ||
+                               (s[value + n] >= '0' && s[value + n] <= '9')))
+        n++;
+    if (n == 0 || n >= JSON_NUMBER_MAX)
+        return JSON_WRONG_TYPE;
+    /* The text validated as JSON, so these bytes are one number in RFC 8259 §6 syntax, which
+     * strtod reads alike (the daemon never changes LC_NUMERIC from "C"). */
+    char buf[JSON_NUMBER_MAX];
+    memcpy(buf, text + value, n);
+    buf[n] = '\0';
+    char *end = NULL;
+    double d = strtod(buf, &end);
+    if (end != buf + n || !(d >= -1e18 && d <= 1e18))
+        return JSON_WRONG_TYPE;
+    int64_t i = (int64_t)d; /* toward zero */
+    *out = (double)i < d ? i + 1 : i;
     return JSON_FOUND;
 }
 

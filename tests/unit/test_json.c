@@ -310,6 +310,45 @@ static const struct int_case int_cases[] = {
     {"invalid_plus", "{\"n\":+7}", JSON_INVALID, 0},
 };
 
+/* json_get_ceil: integers as json_get_int, other numbers rounded up (RFC 7519 §2). */
+static const struct int_case ceil_cases[] = {
+    {"integer", "{\"n\":1700000000}", JSON_FOUND, 1700000000},
+    {"int64_max_stays_exact", "{\"n\":9223372036854775807}", JSON_FOUND, INT64_MAX},
+    {"fraction_rounds_up", "{\"n\":1700000000.25}", JSON_FOUND, 1700000001},
+    {"whole_fraction", "{\"n\":1700000000.0}", JSON_FOUND, 1700000000},
+    {"negative_fraction_toward_zero", "{\"n\":-1.5}", JSON_FOUND, -1},
+    {"exponent", "{\"n\":1.7e9}", JSON_FOUND, 1700000000},
+    {"negative_exponent", "{\"n\":25e-1}", JSON_FOUND, 3},
+    {"exponent_plus", "{\"n\":1E+3}", JSON_FOUND, 1000},
+    {"too_big", "{\"n\":1e19}", JSON_WRONG_TYPE, 0},
+    {"too_small", "{\"n\":-1e19}", JSON_WRONG_TYPE, 0},
+    {"huge_exponent", "{\"n\":1e400}", JSON_WRONG_TYPE, 0},
+    {"integer_overflowing_int64", "{\"n\":9223372036854775808}", JSON_WRONG_TYPE, 0},
+    {"overlong_number", "{\"n\":1.00000000000000000000000000000000000000000000000000000000000001}",
+     JSON_WRONG_TYPE, 0},
+    {"followed_by_member", "{\"n\":2.5,\"m\":8}", JSON_FOUND, 3},
+    {"string", "{\"n\":\"1.5\"}", JSON_WRONG_TYPE, 0},
+    {"null", "{\"n\":null}", JSON_WRONG_TYPE, 0},
+    {"missing", "{\"m\":1.5}", JSON_MISSING, 0},
+    {"invalid", "{\"n\":1.}", JSON_INVALID, 0},
+};
+
+static void test_get_ceil_table(void **state)
+{
+    (void)state;
+    for (size_t i = 0; i < sizeof ceil_cases / sizeof ceil_cases[0]; i++) {
+        const struct int_case *c = &ceil_cases[i];
+        int64_t v = 99;
+        enum json_get r = json_get_ceil(c->text, strlen(c->text), "n", &v);
+        if (r != c->want)
+            fail_msg("case %s: status %d, want %d", c->name, (int)r, (int)c->want);
+        if (r == JSON_FOUND && v != c->value)
+            fail_msg("case %s: value %lld, want %lld", c->name, (long long)v, (long long)c->value);
+        if (r != JSON_FOUND && v != 99)
+            fail_msg("case %s: out written on failure", c->name);
+    }
+}
+
 static void test_get_int_table(void **state)
 {
     (void)state;
@@ -391,6 +430,7 @@ int main(void)
         cmocka_unit_test(test_valid_duplicate_at_max),
         cmocka_unit_test(test_get_string_table),
         cmocka_unit_test(test_get_int_table),
+        cmocka_unit_test(test_get_ceil_table),
         cmocka_unit_test(test_has_string_table),
         cmocka_unit_test(test_getters_respect_len),
     };

@@ -23,6 +23,7 @@
 #include "net/listener.h"
 #include "net/tls.h"
 #include "queue/store.h"
+#include "smtp/session.h"
 #include "util/log.h"
 
 #define MASTER_MAX_WORKERS 256
@@ -348,6 +349,20 @@ static void master_stop_cb(evutil_socket_t sig, short what, void *arg)
         event_base_loopexit(m->base, NULL);
 }
 
+/* The workers read the token keys as the unprivileged user: so does this check. */
+static int master_check_auth(const struct config *cfg)
+{
+    struct jwt_key *keys;
+    size_t n;
+    char err[512];
+    if (session_token_keys_load(&cfg->auth, &keys, &n, err, sizeof err) != 0) {
+        log_event("auth_error", "error=\"%s\"", err);
+        return -1;
+    }
+    session_token_keys_free(keys, n);
+    return 0;
+}
+
 static void master_reload_cb(evutil_socket_t sig, short what, void *arg)
 {
     struct master *m = arg;
@@ -364,10 +379,9 @@ static void master_reload_cb(evutil_socket_t sig, short what, void *arg)
         return;
     }
     if (strcmp(ncfg->spool, m->cfg->spool) != 0 || master_check_directory(ncfg) != 0 ||
-        master_tls(ncfg) != 0 ||
-        master_bind(m, ncfg) != 0) {
-        log_event("reload_error", "error=\"spool change, directory, TLS or bind failure; "
-                                  "keeping the old configuration\"");
+        master_tls(ncfg) != 0 || master_check_auth(ncfg) != 0 || master_bind(m, ncfg) != 0) {
+        log_event("reload_error", "error=\"spool change, directory, TLS, token key or bind "
+                                  "failure; keeping the old configuration\"");
         conf_free(ncfg);
         return;
     }
@@ -398,6 +412,17 @@ static int master_drop_privileges(const char *user)
     return 0;
 }
 
+static void master_close_sockets(struct master *m)
+{
+    for (size_t i = 0; i < m->nsocks; i++) {
+        close(m->socks[i].fd);
+        free(m->socks[i].address);
+    }
+    free(m->socks);
+    m->socks = NULL;
+    m->nsocks = 0;
+}
+
 int master_run(struct config *cfg, const char *conf_path)
 {
     struct master m = {.cfg = cfg, .conf_path = conf_path};
@@ -415,7 +440,8 @@ int master_run(struct config *cfg, const char *conf_path)
                   (unsigned long long)rec.replayed, (unsigned long long)rec.present,
                   (unsigned long long)rec.segments, (unsigned long long)rec.torn);
     if (master_check_directory(cfg) != 0 || master_tls(cfg) != 0 || master_bind(&m, cfg) != 0 ||
-        master_drop_privileges(cfg->user) != 0) {
+        master_drop_privileges(cfg->user) != 0 || master_check_auth(cfg) != 0) {
+        master_close_sockets(&m);
         conf_free(cfg);
         return 1;
     }
@@ -443,11 +469,7 @@ int master_run(struct config *cfg, const char *conf_path)
     event_free(m.restart);
     event_free(m.qmgr_restart);
     event_base_free(m.base);
-    for (size_t i = 0; i < m.nsocks; i++) {
-        close(m.socks[i].fd);
-        free(m.socks[i].address);
-    }
-    free(m.socks);
+    master_close_sockets(&m);
     conf_free(m.cfg);
     close(lock_fd);
     return 0;

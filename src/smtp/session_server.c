@@ -47,55 +47,83 @@ static bool session_ip_idle(const struct ip_count *ip, int64_t minute)
 #define SESSION_KEY_FILE_MAX (64 * 1024)
 
 /* One key file: an HS256 secret (the file's bytes, a final newline dropped) or a PEM public
- * key. A key that cannot be used is logged and left out: tokens it signed then fail. */
-static bool session_token_key_load(const struct conf_token_key *ck, struct jwt_key *k)
+ * key. NULL, or why the key cannot be used. */
+static const char *session_token_key_load(const struct conf_token_key *ck, struct jwt_key *k)
 {
     FILE *f = fopen(ck->file, "rb");
+    int open_errno = errno;
     uint8_t *buf = malloc(SESSION_KEY_FILE_MAX);
     size_t n = f != NULL && buf != NULL ? fread(buf, 1, SESSION_KEY_FILE_MAX, f) : 0;
-    bool ok = n > 0 && n < SESSION_KEY_FILE_MAX;
     if (f != NULL)
         fclose(f);
     *k = (struct jwt_key){.alg = ck->alg == CONF_TOKEN_HS256   ? JWT_HS256
                                  : ck->alg == CONF_TOKEN_RS256 ? JWT_RS256
                                                                : JWT_ES256};
     snprintf(k->kid, sizeof k->kid, "%s", ck->kid != NULL ? ck->kid : "");
-    if (ok && k->alg == JWT_HS256) {
+    const char *why = NULL;
+    if (f == NULL)
+        why = strerror(open_errno);
+    else if (buf == NULL)
+        why = "out of memory";
+    else if (n == 0 || n >= SESSION_KEY_FILE_MAX)
+        why = "empty, unreadable or over 64 KiB";
+    else if (k->alg == JWT_HS256) {
         while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
             n--;
-        k->secret = buf;
-        k->secret_len = n;
-        ok = n >= 32; /* RFC 7518 §3.2: a key at least as long as the hash */
-        if (ok)
-            return true;
-    } else if (ok) {
+        if (n >= 32) { /* RFC 7518 §3.2: a key at least as long as the hash */
+            k->secret = buf;
+            k->secret_len = n;
+            return NULL;
+        }
+        why = "an HS256 secret must be at least 32 octets (RFC 7518 §3.2)";
+    } else {
         BIO *bio = BIO_new_mem_buf(buf, (int)n);
         k->pkey = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
         BIO_free(bio);
         int type = k->pkey != NULL ? EVP_PKEY_get_base_id(k->pkey) : 0;
-        ok = (k->alg == JWT_RS256 && type == EVP_PKEY_RSA) ||
-             (k->alg == JWT_ES256 && type == EVP_PKEY_EC);
-        if (!ok) {
+        if (!((k->alg == JWT_RS256 && type == EVP_PKEY_RSA) ||
+              (k->alg == JWT_ES256 && type == EVP_PKEY_EC))) {
             EVP_PKEY_free(k->pkey);
             k->pkey = NULL;
+            why = k->alg == JWT_RS256 ? "not a PEM RSA public key" : "not a PEM EC public key";
         }
     }
     free(buf);
-    if (!ok)
-        log_event("auth_error", "token-key=%s error=\"unreadable, too short, or not a key of that "
-                                "algorithm\"", ck->file);
-    return ok;
+    return why;
 }
 
-static void session_token_keys_load(struct session_server *srv)
+void session_token_keys_free(struct jwt_key *keys, size_t n)
 {
-    const struct conf_auth *a = &srv->cfg->auth;
-    if (a->ntoken_keys == 0 || (srv->token_keys = calloc(a->ntoken_keys,
-                                                         sizeof *srv->token_keys)) == NULL)
-        return;
-    for (size_t i = 0; i < a->ntoken_keys; i++)
-        if (session_token_key_load(&a->token_keys[i], &srv->token_keys[srv->ntoken_keys]))
-            srv->ntoken_keys++;
+    for (size_t i = 0; keys != NULL && i < n; i++) {
+        EVP_PKEY_free(keys[i].pkey);
+        free((void *)keys[i].secret);
+    }
+    free(keys);
+}
+
+int session_token_keys_load(const struct conf_auth *a, struct jwt_key **keys, size_t *n,
+                            char *err, size_t errlen)
+{
+    *keys = NULL;
+    *n = 0;
+    if (a->ntoken_keys == 0)
+        return 0;
+    struct jwt_key *k = calloc(a->ntoken_keys, sizeof *k);
+    if (k == NULL) {
+        snprintf(err, errlen, "token keys: out of memory");
+        return -1;
+    }
+    for (size_t i = 0; i < a->ntoken_keys; i++) {
+        const char *why = session_token_key_load(&a->token_keys[i], &k[i]);
+        if (why != NULL) {
+            snprintf(err, errlen, "token-key %s: %s", a->token_keys[i].file, why);
+            session_token_keys_free(k, i);
+            return -1;
+        }
+    }
+    *keys = k;
+    *n = a->ntoken_keys;
+    return 0;
 }
 
 const struct jwt_key *session_server_token_keys(const struct session_server *srv, size_t *n)
@@ -131,7 +159,12 @@ struct session_server *session_server_new(struct event_base *base, const struct 
         session_server_free(srv);
         return NULL;
     }
-    session_token_keys_load(srv);
+    /* The master loaded the same files before starting this worker (master_check_auth);
+     * one that broke since leaves token logins off rather than the worker down. */
+    char err[512];
+    if (session_token_keys_load(&cfg->auth, &srv->token_keys, &srv->ntoken_keys, err,
+                                sizeof err) != 0)
+        log_event("auth_error", "error=\"%s\"", err);
     return srv;
 }
 
@@ -146,11 +179,7 @@ void session_server_free(struct session_server *srv)
     for (size_t i = 0; i < srv->nslots; i++)
         if (srv->slots[i] != NULL)
             session_free(srv->slots[i]);
-    for (size_t i = 0; i < srv->ntoken_keys; i++) {
-        EVP_PKEY_free(srv->token_keys[i].pkey);
-        free((void *)srv->token_keys[i].secret);
-    }
-    free(srv->token_keys);
+    session_token_keys_free(srv->token_keys, srv->ntoken_keys);
     for (size_t i = 0; srv->ip_buckets != NULL && i < IP_BUCKETS; i++) {
         while (srv->ip_buckets[i] != NULL) {
             struct ip_count *next = srv->ip_buckets[i]->next;

@@ -557,6 +557,51 @@ def test_rfc7628_without_token_keys_the_mechanisms_are_not_offered(make_daemon, 
     s.quit()
 
 
+
+UNUSABLE_KEYS = [
+    ("missing_file", None, "hs256", "No such file"),
+    ("rfc7518_s3_2_short_hs256_secret", b"31 octets are one too few.....\n", "hs256",
+     "at least 32 octets"),
+    ("not_pem", b"-----BEGIN NOTHING-----\n", "rs256", "not a PEM RSA public key"),
+    ("ec_key_as_rs256", "es256", "rs256", "not a PEM RSA public key"),
+    ("rsa_key_as_es256", "rs256", "es256", "not a PEM EC public key"),
+]
+
+
+@pytest.mark.parametrize("name,content,alg,why", UNUSABLE_KEYS, ids=[u[0] for u in UNUSABLE_KEYS])
+def test_rfc7628_unusable_token_key_stops_the_start(make_daemon, keys, tmp_path, name, content,
+                                                    alg, why):
+    path = str(tmp_path / "key")
+    if isinstance(content, str):
+        shutil.copy(keys[content][1], path)
+    elif content is not None:
+        with open(path, "wb") as f:
+            f.write(content)
+    d = auth_daemon(make_daemon, auth="token-key %s %s\ntoken-issuer %s\ntoken-audience %s\n"
+                    % (alg, path, ISSUER, AUDIENCE), users=False, start=False)
+    with pytest.raises(AssertionError, match="exited with 1 at start"):
+        d.start()
+    assert any(path in ln and why in ln for ln in d.log_events("auth_error")), d.log()
+
+
+def test_rfc7628_unusable_token_key_on_reload_keeps_the_old_keys(token_daemon, keys, tmp_path):
+    import signal
+    d = token_daemon
+    short = str(tmp_path / "short")
+    with open(short, "wb") as f:
+        f.write(b"short\n")
+    with open(d.conf) as f:
+        text = f.read()
+    with open(d.conf, "w") as f:
+        f.write(text.replace("token-key hs256 %s" % keys["hs256"], "token-key hs256 %s" % short))
+    os.kill(d.pid, signal.SIGHUP)
+    wait_for(lambda: d.log_events("reload_error"), 10, what="event=reload_error")
+    assert any(short in ln for ln in d.log_events("auth_error"))
+    s = submission(d)
+    code, resp, err = bearer_exchange(s, "OAUTHBEARER", jwt(keys, "HS256"))
+    assert code == 235, (code, resp, err)
+    s.quit()
+
 # ---- EXTERNAL with client certificates -----------------------------------------------------
 
 @pytest.fixture(scope="module")

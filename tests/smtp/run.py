@@ -17,6 +17,7 @@ import selectors
 import shutil
 import signal
 import socket
+import sqlite3
 import ssl
 import subprocess
 import sys
@@ -89,7 +90,7 @@ class Fail(Exception):
 
 STEP_RE = re.compile(r"^([A-Z][A-Z-]*)(\*(\d*))?:(?: (.*))?$")
 OPS = {"C", "R", "S", "TLS", "TLS-CLOSE", "WAIT", "CLOSED", "QUEUED", "INCOMING", "CONNECT",
-       "USE", "LOG", "QFILE", "QFILE-NOT", "RESET", "CLOSE"}
+       "USE", "LOG", "QFILE", "QFILE-NOT", "RESET", "CLOSE", "SQL"}
 
 
 def unescape(text, lineno):
@@ -201,6 +202,10 @@ class Transcript:
                     if m2 is None:
                         raise ParseError(f"line {n}: TLS: takes nothing or sni=NAME")
                     data = m2.group(1)
+            elif op == "SQL":
+                if not arg.strip():
+                    raise ParseError(f"line {n}: SQL: needs a statement")
+                data = arg
             elif op == "CONNECT":
                 words = arg.split()
                 if len(words) > 2 or (len(words) == 2 and words[1] != "plain"):
@@ -732,6 +737,8 @@ class Run:
             self.convo.append(f"-- using connection {st.arg}")
         elif op == "LOG":
             self.logline(st)
+        elif op == "SQL":
+            self.sql(st)
         elif op in ("QFILE", "QFILE-NOT"):
             self.qfile(st)
         elif op == "RESET":
@@ -739,6 +746,21 @@ class Run:
         elif op == "CLOSE":
             c.note("-- closed by the test")
             c.close()
+
+    def sql(self, st):
+        """Changes the SQLite directory under the running daemon (a backend failure, G12)."""
+        path = os.path.join(self.d.dir, "dir.db")
+        if not os.path.exists(path):
+            raise Fail(st.lineno, "SQL: without a `directory { sqlite {DIR}/dir.db }` config")
+        db = sqlite3.connect(path, timeout=10)
+        try:
+            db.execute(st.arg)
+            db.commit()
+        except sqlite3.Error as e:
+            raise Fail(st.lineno, f"SQL: {e}") from None
+        finally:
+            db.close()
+        self.convo.append(f"-- SQL: {st.arg}")
 
     def expect(self, st, c):
         rx = st.arg

@@ -787,6 +787,36 @@ def test_b10_trusted_networks_elsewhere_do_not_open_the_relay(make_daemon):
         c.expect("RCPT TO:<x@remote.example>", 554, contains="5.7.1")
 
 
+
+def test_k4_sqlite_aliases_recursive_once_each_and_a_loop_bounces(make_daemon):
+    """Aliases made with the CLI expand recursively, each mailbox gets one copy however many
+    ways it is reached, and a loop that reaches no mailbox bounces 5.4.6 (HOSTILE-INPUTS K4)."""
+    d = auth_daemon(make_daemon, listeners=RELAY_LISTENERS, delivery="")
+    d.cli("user", "add", "bob@mx.test", "--stdin", stdin="bob's password\n")
+    d.cli("alias", "add", "team@mx.test", ALICE, "bob@mx.test", "crew@mx.test")
+    d.cli("alias", "add", "crew@mx.test", "team@mx.test", ALICE)
+    d.cli("alias", "add", "loop1@mx.test", "loop2@mx.test")
+    d.cli("alias", "add", "loop2@mx.test", "loop1@mx.test")
+    with Client(d.port) as c:
+        c.expect("EHLO client.test", 250)
+        for rcpt in ["team@mx.test", "loop1@mx.test"]:
+            c.expect("MAIL FROM:<%s>" % ALICE, 250)
+            c.expect("RCPT TO:<%s>" % rcpt, 250)
+            c.expect("DATA", 354)
+            c.send(("Subject: to %s\r\n\r\nhello\r\n.\r\n" % rcpt).encode())
+            code, lines = c.reply()
+            assert code == 250, lines
+        c.expect("QUIT", 221)
+    bob = wait_for(lambda: d.delivered("bob@mx.test"), 15, what="bob's copy")
+    alice = wait_for(lambda: (lambda f: f if len(f) >= 2 else None)(d.delivered(ALICE)), 15,
+                     what="alice's copy and the bounce")
+    time.sleep(0.5)
+    assert len(d.delivered("bob@mx.test")) == 1 and b"Subject: to team@mx.test" in bob[0]
+    alice = d.delivered(ALICE)
+    assert len(alice) == 2, alice
+    [dsn] = [m for m in alice if b"Return-Path: <>" in m]
+    assert b"Status: 5.4.6" in dsn and b"loop" in dsn
+
 # ---- catch-all and subaddressing, delivered ---------------------------------------------
 
 def test_catchall_and_subaddress_delivered_to_the_right_maildir(make_daemon):

@@ -394,6 +394,13 @@ class Daemon:
     def pid(self):
         return self.proc.pid
 
+    def control_path(self, timeout=10.0):
+        """The queue manager's control socket, once it exists: the queue manager makes it
+        after the workers already serve SMTP, which is all start() waits for."""
+        path = os.path.join(self.spool, "public", "control")
+        wait_for(lambda: os.path.exists(path), timeout, what="the control socket")
+        return path
+
     def log(self):
         try:
             with open(self.log_path, "rb") as f:

@@ -303,7 +303,7 @@ def test_stdin_password_refused(env, data, why):
     (b"pw\r\n", b"pw"),
     (b"pw", b"pw"),                      # no newline at the end of input
     (b"pw\nsecond line\n", b"pw"),       # one line only
-    (b"with space \t\n", b"with space \t"),
+    (b" with spaces \n", b" with spaces "),
     (b"x" * 511 + b"\r\n", b"x" * 511),  # SASL_PASSWORD_MAX exactly
     ("p\u00e4ss".encode() + b"\n", "p\u00e4ss".encode()),
 ])
@@ -311,6 +311,18 @@ def test_stdin_password_line(env, data, password):
     setup_domain(env)
     ok(env, "user", "add", "bob@example.com", "--stdin", stdin=data)
     assert password_matches(env, "bob@example.com", password)
+
+
+@pytest.mark.parametrize("data", [b"tab\there\n", b"bell\x07\n", b"\xff\xfe\n", b"\xc2\xad\n"],
+                         ids=["tab", "bell", "not_utf8", "only_soft_hyphen"])
+def test_rfc4013_password_saslprep_refuses_is_exit_65(env, data):
+    """SASLprep prohibits ASCII controls (RFC 4013 §2.3, RFC 3454 C.2.1), needs UTF-8, and a
+    password that prepares to nothing is no password."""
+    setup_domain(env)
+    r = subprocess.run([SLUICE, "-c", env["conf"], "user", "add", "bob@example.com", "--stdin"],
+                       input=data, capture_output=True, timeout=30)
+    assert r.returncode == 65 and b"SASLprep" in r.stderr, r
+    assert ok(env, "user", "list") == ""
 
 
 def test_endless_stdin_line_is_refused_not_read_forever(env):

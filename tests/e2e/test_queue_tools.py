@@ -157,7 +157,7 @@ def ctl_exchange(d, text):
     import socket
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
-    s.connect(os.path.join(d.spool, "public", "control"))
+    s.connect(d.control_path())
     s.sendall(text)
     s.shutdown(socket.SHUT_WR)
     out = b""

@@ -480,7 +480,7 @@ def test_j10_bare_lf_body_goes_out_normalised_and_dot_stuffed(make_daemon, dns, 
     d = sender(make_daemon, dns.server, fake.port)
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
-    s.connect(os.path.join(d.spool, "public", "control"))
+    s.connect(d.control_path())
     s.sendall(b"submit\nfrom s@mx.test\nrcpt u@remote.test\ndata %d\n" % len(BARE) + BARE)
     s.shutdown(socket.SHUT_WR)
     answer = s.recv(4096)

@@ -10,7 +10,8 @@
  * (dir/passwd.h) and as SCRAM-SHA-256 credentials with a fresh 16-octet salt (RFC 5802 §3,
  * RFC 7677). Everything printed that came from the user or the database goes through
  * dir_cli_put, which replaces control bytes, so neither can drive the terminal. Listings are
- * one entry a line, tab-separated, in the store's address order; an absent field is empty. */
+ * one entry a line, tab-separated, in the store's address order; an absent field is empty,
+ * except the user listing's last one, the quota, present only for a mailbox that has one. */
 #include "cli/dir.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@
 
 #include "cli/queue.h"
 #include "conf/conf.h"
+#include "conf/conf_value.h"
 #include "dir/dir.h"
 #include "dir/dirdb.h"
 #include "dir/passwd.h"
@@ -53,8 +55,9 @@ static const char dir_cli_usage_domain[] =
     "       sluice [-c FILE] domain catchall DOMAIN ADDRESS|none\n";
 static const char dir_cli_usage_user[] =
     "usage: sluice [-c FILE] user add ADDRESS [--name NAME] [--stdin]"
-    " [--scheme yescrypt|argon2id]\n"
+    " [--scheme yescrypt|argon2id] [--quota SIZE]\n"
     "       sluice [-c FILE] user passwd ADDRESS [--stdin] [--scheme yescrypt|argon2id]\n"
+    "       sluice [-c FILE] user quota ADDRESS SIZE|none\n"
     "       sluice [-c FILE] user del|enable|disable ADDRESS\n"
     "       sluice [-c FILE] user list [DOMAIN]\n"
     "       sluice [-c FILE] user cert add ADDRESS FINGERPRINT | cert del FINGERPRINT\n"
@@ -133,11 +136,14 @@ static bool dir_cli_domain_row(const char *domain, const char *catchall, void *a
     return true;
 }
 
-static bool dir_cli_user_row(const char *address, const char *name, bool enabled, void *arg)
+/* The quota column only for a mailbox that has one, in the form `user quota` takes. */
+static bool dir_cli_user_row(const struct dirdb_user_row *row, void *arg)
 {
     (void)arg;
-    const char *f[] = {address, enabled ? "enabled" : "disabled", name};
-    dir_cli_row(f, 3);
+    char quota[32];
+    conf_number_format(quota, sizeof quota, row->quota, CONF_UNIT_SIZE);
+    const char *f[] = {row->address, row->enabled ? "enabled" : "disabled", row->name, quota};
+    dir_cli_row(f, row->quota != 0 ? 4 : 3);
     return true;
 }
 
@@ -166,11 +172,13 @@ enum {
     DIR_CLI_OPT_SCHEME = 1u << 2,
     DIR_CLI_OPT_FORWARD = 1u << 3,
     DIR_CLI_OPT_REFUSE = 1u << 4,
+    DIR_CLI_OPT_QUOTA = 1u << 5,
 };
 
 struct dir_cli_opts {
     unsigned seen;
     const char *name;
+    const char *quota; /* as given: checked by dir_cli_quota */
     enum passwd_scheme scheme;
 };
 
@@ -186,7 +194,7 @@ static int dir_cli_parse(int argc, char **argv, unsigned allowed, struct dir_cli
     } table[] = {
         {"--name", DIR_CLI_OPT_NAME, true},      {"--stdin", DIR_CLI_OPT_STDIN, false},
         {"--scheme", DIR_CLI_OPT_SCHEME, true},  {"--forward", DIR_CLI_OPT_FORWARD, false},
-        {"--refuse", DIR_CLI_OPT_REFUSE, false},
+        {"--refuse", DIR_CLI_OPT_REFUSE, false}, {"--quota", DIR_CLI_OPT_QUOTA, true},
     };
     *o = (struct dir_cli_opts){.scheme = PASSWD_YESCRYPT};
     int n = 0;
@@ -215,6 +223,8 @@ static int dir_cli_parse(int argc, char **argv, unsigned allowed, struct dir_cli
         const char *v = argv[++i];
         if (table[k].bit == DIR_CLI_OPT_NAME)
             o->name = v;
+        else if (table[k].bit == DIR_CLI_OPT_QUOTA)
+            o->quota = v;
         else if (strcmp(v, "yescrypt") == 0)
             o->scheme = PASSWD_YESCRYPT;
         else if (strcmp(v, "argon2id") == 0)
@@ -223,6 +233,29 @@ static int dir_cli_parse(int argc, char **argv, unsigned allowed, struct dir_cli
             return -1;
     }
     *npos = n;
+    return 0;
+}
+
+/* A quota as `user add --quota` and `user quota` take it: octets with an optional K, M or G
+ * (1024-based: conf_number_parse's sizes, as in sluice.conf), or "none" (*out 0). Zero is
+ * refused (none says that) and so is what the store's SQLite INTEGER cannot hold. 0, or the
+ * exit status (65) with the error printed. */
+static int dir_cli_quota(const char *what, const char *address, const char *text, uint64_t *out)
+{
+    *out = 0;
+    if (text == NULL || strcmp(text, "none") == 0)
+        return 0;
+    uint64_t v = 0;
+    enum conf_num r = conf_number_parse(text, CONF_UNIT_SIZE, &v);
+    if (r == CONF_NUM_SYNTAX)
+        return dir_cli_error(DIR_CLI_EX_DATAERR, what, address,
+                             "malformed size (octets, or a number with K, M or G)");
+    if (r == CONF_NUM_RANGE || v > (uint64_t)INT64_MAX)
+        return dir_cli_error(DIR_CLI_EX_DATAERR, what, address, "size too large");
+    if (v == 0)
+        return dir_cli_error(DIR_CLI_EX_DATAERR, what, address,
+                             "a quota of 0 refused (none removes the quota)");
+    *out = v;
     return 0;
 }
 
@@ -563,6 +596,10 @@ static int dir_cli_user_secret(struct dir_cli_cmd *c, bool add, const char *addr
     if (add && o->name != NULL && !sasl_identity_valid((const uint8_t *)o->name, strlen(o->name)))
         return dir_cli_error(DIR_CLI_EX_DATAERR, c->what, address,
                              "the name must be UTF-8 without control characters");
+    uint64_t quota = 0;
+    status = dir_cli_quota(c->what, address, o->quota, &quota);
+    if (status != 0)
+        return status;
 
     struct dir_cli_password pw;
     struct dir_cli_secrets s;
@@ -579,7 +616,9 @@ static int dir_cli_user_secret(struct dir_cli_cmd *c, bool add, const char *addr
     if (add ? dirdb_user_add(c->db, address, o->name, s.hash, c->err, sizeof c->err)
             : dirdb_user_passwd(c->db, address, s.hash, c->err, sizeof c->err)) {
         status = dir_cli_fail(c->what, address, c->err);
-    } else if (dirdb_user_scram(c->db, address, s.scram, c->err, sizeof c->err) != 0) {
+    } else if (dirdb_user_scram(c->db, address, s.scram, c->err, sizeof c->err) != 0 ||
+               (quota != 0 &&
+                dirdb_user_quota(c->db, address, quota, c->err, sizeof c->err) != 0)) {
         status = dir_cli_fail(c->what, address, c->err);
         char ignored[DIR_CLI_ERR_MAX];
         if (add)
@@ -608,7 +647,7 @@ static int dir_cli_list(struct dir_cli_cmd *c, enum dir_cli_listing which, char 
     int rc = -1;
     switch (which) {
     case DIR_CLI_LIST_USERS:
-        rc = dirdb_user_list(c->db, domain, dir_cli_user_row, NULL);
+        rc = dirdb_user_rows(c->db, domain, dir_cli_user_row, NULL);
         break;
     case DIR_CLI_LIST_ALIASES:
         rc = dirdb_alias_list(c->db, domain, dir_cli_pair_row, NULL);
@@ -642,6 +681,13 @@ static int dir_cli_user(struct dir_cli_cmd *c, const char *verb, char **pos, int
         return dir_cli_user_secret(c, strcmp(verb, "add") == 0, pos[0], o);
     if (strcmp(verb, "del") == 0)
         return dir_cli_done(c, pos[0], dirdb_user_del(c->db, pos[0], c->err, sizeof c->err));
+    if (strcmp(verb, "quota") == 0) {
+        uint64_t quota;
+        int status = dir_cli_quota(c->what, pos[0], pos[1], &quota);
+        return status != 0 ? status
+                           : dir_cli_done(c, pos[0], dirdb_user_quota(c->db, pos[0], quota, c->err,
+                                                                      sizeof c->err));
+    }
     if (strcmp(verb, "enable") == 0 || strcmp(verb, "disable") == 0)
         return dir_cli_done(
             c, pos[0],
@@ -700,9 +746,11 @@ static const struct dir_cli_form dir_cli_forms[] = {
     {"domain", "del", 1, 1, 0},
     {"domain", "list", 0, 0, 0},
     {"domain", "catchall", 2, 2, 0},
-    {"user", "add", 1, 1, DIR_CLI_OPT_NAME | DIR_CLI_OPT_STDIN | DIR_CLI_OPT_SCHEME},
+    {"user", "add", 1, 1,
+     DIR_CLI_OPT_NAME | DIR_CLI_OPT_STDIN | DIR_CLI_OPT_SCHEME | DIR_CLI_OPT_QUOTA},
     {"user", "passwd", 1, 1, DIR_CLI_OPT_STDIN | DIR_CLI_OPT_SCHEME},
     {"user", "del", 1, 1, 0},
+    {"user", "quota", 2, 2, 0},
     {"user", "enable", 1, 1, 0},
     {"user", "disable", 1, 1, 0},
     {"user", "list", 0, 1, 0},

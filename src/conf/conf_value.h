@@ -1,5 +1,6 @@
 /* conf_value: checks and conversions of single configuration values (numbers with units, host
- * names, listen addresses). Private to src/conf; pure. */
+ * names, listen addresses). Private to src/conf, except that cli/dir reads and shows mailbox
+ * quotas with the same sizes (conf_number_parse, conf_number_format); pure. */
 #ifndef SLUICE_CONF_CONF_VALUE_H
 #define SLUICE_CONF_CONF_VALUE_H
 

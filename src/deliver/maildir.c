@@ -2,7 +2,8 @@
  * maildir_deliver once per local recipient; it copies the committed queue file's message
  * bytes into the recipient's Maildir with Return-Path (RFC 5321 §4.4) and Delivered-To
  * header lines in front (Delivered-To without brackets, as Postfix and qmail write it and
- * mail stores and loop detection read it).
+ * mail stores and loop detection read it). File names end in ",S=<octets>" (Maildir++), so
+ * quota scans here, in Dovecot and in Courier need no stat per message.
  *
  * Invariants:
  * - The Maildir convention: the message is written to tmp/<unique>, made durable, linked
@@ -20,10 +21,23 @@
  *   never followed (HOSTILE-INPUTS K1). Missing subdirectories are created only after the
  *   existing ones passed, so a refused mailbox is left exactly as it was.
  * - The message is streamed with pread through one 64 KiB buffer, never whole in memory.
+ * - Quota (Maildir++, the "maildirsize" file in the root that Courier and Dovecot read and
+ *   update too): the first line is the limit ("<octets>S"), every other line a change
+ *   "<octets> <count>", negative when a mail reader removed mail; usage is their sum. A
+ *   missing, unparsable or over-long (> 5120 octets) file, one with another limit, or one
+ *   older than 15 minutes while it says the message does not fit, is recalculated from
+ *   cur/ and new/ of the inbox and of every folder but .Trash, and replaced with
+ *   write-then-rename. A message that does not fit is deferred and nothing is written; one
+ *   delivered adds its line with one O_APPEND write. Earlier messages of the same batch for
+ *   the same Maildir count as used. The file is a shared cache, never trusted for safety:
+ *   it is opened O_NOFOLLOW and only a regular file is read or appended to, and a
+ *   damaged one is simply rebuilt. Like every Maildir++ writer's, the check is soft: two
+ *   processes delivering at once can both pass it.
  * - Codes follow RFC 3463: X.2.0 mailbox status, X.2.2 mailbox full, X.3.0 mail system,
  *   X.1.3 bad address syntax. */
 #include "deliver/maildir.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdatomic.h>
@@ -45,6 +59,10 @@
 #define MAILDIR_NAME_MAX 384
 #define MAILDIR_NAME_TRIES 8
 #define MAILDIR_BATCH_MAX MAILDIR_BATCH
+#define MAILDIR_SIZE_FILE "maildirsize"
+#define MAILDIR_SIZE_MAX 5120  /* Maildir++: a longer maildirsize is recalculated */
+#define MAILDIR_SIZE_STALE 900 /* seconds: over quota, an older maildirsize is recalculated */
+#define MAILDIR_SIZE_DIGITS 18 /* per number in maildirsize: far beyond any real value */
 
 /* Deliveries by this process, for unique names within one microsecond (the Q part). */
 static atomic_ulong maildir_counter;
@@ -86,8 +104,9 @@ static void maildir_fail_open(struct deliver_result *out, const char *what, int 
         maildir_fail_errno(out, what, err);
 }
 
-/* The host part of the unique name, with '/' and ':' escaped as \057 and \072 (they would
- * split the name as a path or clash with the ":2," info suffix). */
+/* The host part of the unique name, with '/', ':' and ',' escaped as \057, \072 and \054
+ * (they would split the name as a path, clash with the ":2," info suffix, or start a
+ * Maildir++ field such as ",S=" that quota scans read). */
 static void maildir_host(char out[MAILDIR_HOST_MAX])
 {
     char h[65];
@@ -96,7 +115,7 @@ static void maildir_host(char out[MAILDIR_HOST_MAX])
     h[sizeof h - 1] = '\0';
     size_t o = 0;
     for (const char *p = h; *p != '\0'; p++) {
-        const char *esc = *p == '/' ? "\\057" : *p == ':' ? "\\072" : NULL;
+        const char *esc = *p == '/' ? "\\057" : *p == ':' ? "\\072" : *p == ',' ? "\\054" : NULL;
         if (esc != NULL) {
             memcpy(out + o, esc, 4);
             o += 4;
@@ -192,12 +211,15 @@ struct maildir_one {
     int root, fds[MAILDIR_NSUB];
     int fd;                  /* the file in tmp/, open until it is synced */
     char name[MAILDIR_NAME_MAX];
+    uint64_t size;           /* octets of the file: header lines and message */
+    dev_t dev;               /* with quota: the root's identity, to find earlier */
+    ino_t ino;               /*   deliveries of the batch to the same Maildir */
     bool written;            /* complete in tmp/, not yet durable */
     bool linked;             /* in new/, not yet durable */
 };
 
-/* Stage 1: write the message into tmp/ under a fresh unique name, without syncing. buf
- * holds the header lines (hlen bytes) and is the copy buffer. */
+/* Stage 1: write the message into tmp/ under a fresh unique name ending in ",S=<d->size>",
+ * without syncing. buf holds the header lines (hlen bytes) and is the copy buffer. */
 static void maildir_write_tmp(struct maildir_one *d, int qfd, unsigned char *buf, size_t hlen,
                               uint64_t off, uint64_t len)
 {
@@ -206,6 +228,8 @@ static void maildir_write_tmp(struct maildir_one *d, int qfd, unsigned char *buf
     maildir_host(host);
     for (int attempt = 0; attempt < MAILDIR_NAME_TRIES; attempt++) {
         maildir_name(d->name, host);
+        size_t nl = strlen(d->name);
+        snprintf(d->name + nl, sizeof d->name - nl, ",S=%llu", (unsigned long long)d->size);
         d->fd = openat(tmpd, d->name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (d->fd < 0) {
             if (errno == EEXIST)
@@ -332,9 +356,330 @@ static int maildir_open_source(const struct deliver_request *rq, uint64_t *off, 
     return qfd;
 }
 
-/* Stage 0 for one request: checks, the source, the mailbox's directories, then stage 1. */
-static void maildir_prepare(struct maildir_one *d, unsigned char *buf)
+/* ---- quota (Maildir++) ---- */
+
+static uint64_t maildir_add_sat(uint64_t a, uint64_t b)
 {
+    return b > UINT64_MAX - a ? UINT64_MAX : a + b;
+}
+
+/* A decimal of 1..MAILDIR_SIZE_DIGITS digits at *p, '-' first when negative allows it. */
+static bool maildir_size_number(const char **p, const char *end, bool negative, int64_t *out)
+{
+    const char *q = *p;
+    bool neg = negative && q < end && *q == '-';
+    if (neg)
+        q++;
+    int64_t v = 0;
+    int n = 0;
+    for (; q < end && *q >= '0' && *q <= '9'; q++, n++) {
+        if (n == MAILDIR_SIZE_DIGITS)
+            return false;
+        v = v * 10 + (*q - '0');
+    }
+    if (n == 0)
+        return false;
+    *out = neg ? -v : v;
+    *p = q;
+    return true;
+}
+
+static void maildir_size_blanks(const char **p, const char *end)
+{
+    while (*p < end && (**p == ' ' || **p == '\t'))
+        (*p)++;
+}
+
+/* The usage a maildirsize holds. Its first line must give quota as the size limit
+ * ("<n>S", with ",<n>C" for a count limit allowed and not enforced here); every later line
+ * is "<octets> <count>" (blank lines skipped). False for anything else, or a negative sum:
+ * the caller recalculates, which also writes a changed limit into the file. */
+static bool maildir_size_parse(const char *buf, size_t len, uint64_t quota, uint64_t *usage)
+{
+    const char *p = buf, *end = buf + len;
+    bool has_size = false;
+    for (;;) {
+        int64_t v;
+        if (!maildir_size_number(&p, end, false, &v) || p == end)
+            return false;
+        if (*p == 'S') {
+            if (has_size || (uint64_t)v != quota)
+                return false;
+            has_size = true;
+        } else if (*p != 'C') {
+            return false;
+        }
+        if (++p == end || *p != ',')
+            break;
+        p++;
+    }
+    if (!has_size || p == end || *p++ != '\n')
+        return false;
+    int64_t sum = 0;
+    while (p < end) {
+        maildir_size_blanks(&p, end);
+        if (p < end && *p == '\n') {
+            p++;
+            continue;
+        }
+        int64_t octets, count;
+        if (!maildir_size_number(&p, end, true, &octets))
+            return false;
+        const char *gap = p;
+        maildir_size_blanks(&p, end);
+        if (p == gap || !maildir_size_number(&p, end, true, &count))
+            return false;
+        maildir_size_blanks(&p, end);
+        if (p == end || *p++ != '\n')
+            return false;
+        /* |octets| < 10^18 < INT64_MAX / 2: kept within half the range, the sum cannot
+         * overflow; beyond it the file is nonsense anyway. */
+        sum += octets;
+        if (sum > INT64_MAX / 2 || sum < -(INT64_MAX / 2))
+            return false;
+    }
+    if (sum < 0)
+        return false;
+    *usage = (uint64_t)sum;
+    return true;
+}
+
+/* True with the usage and the file's mtime when maildirsize is a regular file of at most
+ * MAILDIR_SIZE_MAX octets that parses for quota; false when it must be recalculated. */
+static bool maildir_size_read(int root, uint64_t quota, uint64_t *usage, time_t *mtime)
+{
+    int fd = openat(root, MAILDIR_SIZE_FILE, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return false;
+    char buf[MAILDIR_SIZE_MAX + 1];
+    size_t n = 0;
+    struct stat st;
+    bool ok = fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
+    while (ok && n < sizeof buf) {
+        ssize_t r = read(fd, buf + n, sizeof buf - n);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            ok = r == 0;
+            break;
+        }
+        n += (size_t)r;
+    }
+    close(fd);
+    if (!ok || n > MAILDIR_SIZE_MAX || !maildir_size_parse(buf, n, quota, usage))
+        return false;
+    *mtime = st.st_mtime;
+    return true;
+}
+
+/* The ",S=<octets>" of a Maildir++ name (before its ":2," info or another ",X=" field). */
+static bool maildir_name_size(const char *name, uint64_t *size)
+{
+    const char *s = strstr(name, ",S=");
+    if (s == NULL)
+        return false;
+    int64_t v;
+    s += 3;
+    if (!maildir_size_number(&s, s + strlen(s), false, &v) ||
+        (*s != '\0' && *s != ',' && *s != ':'))
+        return false;
+    *size = (uint64_t)v;
+    return true;
+}
+
+/* The next entry of dir; NULL at the end (*ret 0) or on an error (*ret -1, errno set). */
+static struct dirent *maildir_next(DIR *dir, int *ret)
+{
+    errno = 0;
+    struct dirent *de = readdir(dir);
+    if (de == NULL)
+        *ret = errno != 0 ? -1 : 0;
+    return de;
+}
+
+/* Adds the messages of one cur/ or new/ (dfd, kept open) to *octets and *count: the size in
+ * the name, else the file's. Names starting with '.' are not messages, and one that a mail
+ * reader moved away meanwhile is not counted. 0, or -1 with errno. */
+static int maildir_scan_sub(int dfd, uint64_t *octets, uint64_t *count)
+{
+    DIR *dir = fileio_opendir(dfd);
+    if (dir == NULL)
+        return -1;
+    int ret = 0;
+    struct dirent *de;
+    while ((de = maildir_next(dir, &ret)) != NULL) {
+        if (de->d_name[0] == '.')
+            continue;
+        uint64_t size;
+        if (!maildir_name_size(de->d_name, &size)) {
+            struct stat st;
+            if (fstatat(dfd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+                if (errno == ENOENT)
+                    continue;
+                ret = -1;
+                break;
+            }
+            if (!S_ISREG(st.st_mode))
+                continue;
+            size = (uint64_t)st.st_size;
+        }
+        *octets = maildir_add_sat(*octets, size);
+        (*count)++;
+    }
+    int err = errno;
+    closedir(dir);
+    errno = err;
+    return ret;
+}
+
+/* A folder's cur/ and new/ (a missing one, or a link or file in its place, holds nothing). */
+static int maildir_scan_folder(int folder, uint64_t *octets, uint64_t *count)
+{
+    for (int i = MAILDIR_CUR; i <= MAILDIR_NEW; i++) {
+        int fd = openat(folder, maildir_subdirs[i], MAILDIR_DIR_FLAGS);
+        if (fd < 0) {
+            if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
+                continue;
+            return -1;
+        }
+        int r = maildir_scan_sub(fd, octets, count);
+        int err = errno;
+        close(fd);
+        errno = err;
+        if (r != 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* The usage of the whole Maildir++: the inbox's cur/ and new/ and every folder (a ".name"
+ * directory of the root) but .Trash, which Maildir++ leaves out of the quota. 0, or -1
+ * with errno. */
+static int maildir_scan(const struct maildir_one *d, uint64_t *octets, uint64_t *count)
+{
+    *octets = *count = 0;
+    if (maildir_scan_sub(d->fds[MAILDIR_CUR], octets, count) != 0 ||
+        maildir_scan_sub(d->fds[MAILDIR_NEW], octets, count) != 0)
+        return -1;
+    DIR *dir = fileio_opendir(d->root);
+    if (dir == NULL)
+        return -1;
+    int ret = 0;
+    struct dirent *de;
+    while ((de = maildir_next(dir, &ret)) != NULL) {
+        const char *n = de->d_name;
+        if (n[0] != '.' || strcmp(n, ".") == 0 || strcmp(n, "..") == 0 || strcmp(n, ".Trash") == 0)
+            continue;
+        int folder = openat(d->root, n, MAILDIR_DIR_FLAGS);
+        if (folder < 0) {
+            if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
+                continue;
+            ret = -1;
+            break;
+        }
+        ret = maildir_scan_folder(folder, octets, count);
+        int err = errno;
+        close(folder);
+        errno = err;
+        if (ret != 0)
+            break;
+    }
+    int err = errno;
+    closedir(dir);
+    errno = err;
+    return ret;
+}
+
+/* Replaces maildirsize with the limit and a recalculated usage: written in tmp/ under a
+ * unique name and renamed over the old one (a link or a FIFO there is replaced, never
+ * followed). It is a cache: failing only costs the next delivery another recalculation. */
+static void maildir_size_write(const struct maildir_one *d, uint64_t quota, uint64_t octets,
+                               uint64_t count)
+{
+    char host[MAILDIR_HOST_MAX], name[MAILDIR_NAME_MAX], text[80];
+    maildir_host(host);
+    maildir_name(name, host);
+    int n = snprintf(text, sizeof text, "%lluS\n%llu %llu\n", (unsigned long long)quota,
+                     (unsigned long long)octets, (unsigned long long)count);
+    int tmpd = d->fds[MAILDIR_TMP];
+    int fd = openat(tmpd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return;
+    bool ok = n > 0 && (size_t)n < sizeof text &&
+              fileio_write_all(fd, (const unsigned char *)text, (size_t)n) == 0;
+    ok = close(fd) == 0 && ok;
+    if (!ok || renameat(tmpd, name, d->root, MAILDIR_SIZE_FILE) != 0)
+        unlinkat(tmpd, name, 0);
+}
+
+static bool maildir_fits(uint64_t used, uint64_t more, uint64_t quota)
+{
+    return used <= quota && more <= quota - used;
+}
+
+/* Stage 0's quota check for d (index i of the batch ds): true when the message fits after
+ * the usage and the batch's earlier messages to the same Maildir (written, not yet in
+ * maildirsize); else d->out says why (RFC 3463 X.2.2 when it does not fit). */
+static bool maildir_quota_ok(struct maildir_one *ds, size_t i)
+{
+    struct maildir_one *d = &ds[i];
+    uint64_t quota = d->rq->quota;
+    if (quota == 0)
+        return true;
+    struct stat st;
+    if (fstat(d->root, &st) != 0) {
+        maildir_fail_errno(d->out, "mailbox unusable", errno);
+        return false;
+    }
+    d->dev = st.st_dev;
+    d->ino = st.st_ino;
+    uint64_t more = d->size;
+    for (size_t k = 0; k < i; k++)
+        if (ds[k].written && ds[k].rq->quota > 0 && ds[k].dev == d->dev && ds[k].ino == d->ino)
+            more = maildir_add_sat(more, ds[k].size);
+    uint64_t used = 0;
+    time_t mtime = 0;
+    bool known = maildir_size_read(d->root, quota, &used, &mtime);
+    if (known && maildir_fits(used, more, quota))
+        return true;
+    if (!known || time(NULL) - mtime > MAILDIR_SIZE_STALE) {
+        uint64_t count;
+        if (maildir_scan(d, &used, &count) != 0) {
+            maildir_fail_errno(d->out, "cannot read mailbox", errno);
+            return false;
+        }
+        maildir_size_write(d, quota, used, count);
+        if (maildir_fits(used, more, quota))
+            return true;
+    }
+    maildir_result(d->out, DELIVER_TEMPFAIL, "4.2.2", "mailbox full", 0);
+    return false;
+}
+
+/* After a delivery, its line, in one O_APPEND write so that concurrent writers' lines do
+ * not interleave. No file (removed meanwhile) or not a regular one: the next delivery
+ * recalculates; a short write leaves a line it cannot parse, to the same effect. */
+static void maildir_size_append(int root, uint64_t size)
+{
+    int fd =
+        openat(root, MAILDIR_SIZE_FILE, O_WRONLY | O_APPEND | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    struct stat st;
+    char line[32];
+    int n = snprintf(line, sizeof line, "%llu 1\n", (unsigned long long)size);
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && n > 0 && (size_t)n < sizeof line) {
+        ssize_t w = write(fd, line, (size_t)n);
+        (void)w;
+    }
+    close(fd);
+}
+
+/* Stage 0 for request i of ds: checks, the source, the mailbox's directories, the quota,
+ * then stage 1. */
+static void maildir_prepare(struct maildir_one *ds, size_t i, unsigned char *buf)
+{
+    struct maildir_one *d = &ds[i];
     const struct deliver_request *rq = d->rq;
     const char *sender = rq->env->sender;
     if (strpbrk(rq->recipient, "\r\n") != NULL || strpbrk(sender, "\r\n") != NULL) {
@@ -353,10 +698,11 @@ static void maildir_prepare(struct maildir_one *d, unsigned char *buf)
         maildir_result(d->out, DELIVER_TEMPFAIL, "4.3.0", "cannot read queue file", errno);
         return;
     }
+    d->size = maildir_add_sat((uint64_t)hn, len);
     d->root = open(rq->mailbox_dir, MAILDIR_DIR_FLAGS);
     if (d->root < 0)
         maildir_fail_open(d->out, "mailbox unusable", errno);
-    else if (maildir_open_subdirs(d->root, d->fds, d->out))
+    else if (maildir_open_subdirs(d->root, d->fds, d->out) && maildir_quota_ok(ds, i))
         maildir_write_tmp(d, qfd, buf, (size_t)hn, off, len);
     close(qfd);
 }
@@ -374,7 +720,7 @@ void maildir_deliver_batch(const struct deliver_request *rqs, size_t n,
         if (buf == NULL)
             maildir_result(&outs[i], DELIVER_TEMPFAIL, "4.3.0", "out of memory", ENOMEM);
         else
-            maildir_prepare(&ds[i], buf);
+            maildir_prepare(ds, i, buf);
     }
     free(buf);
     maildir_sync_stage(ds, n, false);
@@ -387,8 +733,11 @@ void maildir_deliver_batch(const struct deliver_request *rqs, size_t n,
     }
     maildir_sync_stage(ds, n, true);
     for (size_t i = 0; i < n; i++) {
-        if (ds[i].linked)
+        if (ds[i].linked) {
             maildir_result(&outs[i], DELIVER_OK, "2.0.0", "delivered", 0);
+            if (rqs[i].quota > 0)
+                maildir_size_append(ds[i].root, ds[i].size);
+        }
         for (int k = 0; k < MAILDIR_NSUB; k++)
             if (ds[i].fds[k] >= 0)
                 close(ds[i].fds[k]);

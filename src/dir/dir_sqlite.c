@@ -68,7 +68,8 @@ static void dir_sqlite_answer(const struct dirdb_entry *e, dir_lookup_cb cb, voi
 {
     struct dir_answer a = {.result = dir_sqlite_kind(e->kind), .address = e->address,
                            .name = e->name, .forward = e->forward,
-                           .password_hash = e->password_hash, .scram = e->scram};
+                           .password_hash = e->password_hash, .scram = e->scram,
+                           .quota = e->kind == DIRDB_MAILBOX ? e->quota : 0};
     cb(&a, arg);
 }
 

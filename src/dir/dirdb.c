@@ -457,9 +457,34 @@ int dirdb_user_scram(struct dirdb *db, const char *address, const char *scram, c
                         err, errlen);
 }
 
+/* NULL is no quota; the column is an SQLite INTEGER, hence the INT64_MAX bound. */
+int dirdb_user_quota(struct dirdb *db, const char *address, uint64_t quota, char *err,
+                     size_t errlen)
+{
+    char a[DIRDB_ADDR_MAX + 1];
+    if (!dirdb_canon_addr(address, a, NULL))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed address");
+    if (quota > (uint64_t)INT64_MAX)
+        return dirdb_refuse(EINVAL, err, errlen, "quota too large");
+    char q[24];
+    snprintf(q, sizeof q, "%llu", (unsigned long long)quota);
+    const char *args[] = {a, quota != 0 ? q : NULL};
+    return dirdb_change(db, "UPDATE mailboxes SET quota = CAST(?2 AS INTEGER) WHERE address = ?1",
+                        args, 2, true, err, errlen);
+}
+
 static const char *dirdb_col(sqlite3_stmt *st, int i)
 {
     return (const char *)sqlite3_column_text(st, i);
+}
+
+/* A quota column: NULL, or anything not a positive number (a hand-edited row), is none. */
+static uint64_t dirdb_col_quota(sqlite3_stmt *st, int i)
+{
+    if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
+        return 0;
+    sqlite3_int64 v = sqlite3_column_int64(st, i);
+    return v > 0 ? (uint64_t)v : 0;
 }
 
 /* Copies a column into a fixed field; a value that does not fit is a damaged database. */
@@ -774,6 +799,32 @@ int dirdb_user_list(struct dirdb *db, const char *domain, dirdb_user_fn fn, void
                            domain, NULL, fn, arg);
 }
 
+int dirdb_user_rows(struct dirdb *db, const char *domain, dirdb_user_row_fn fn, void *arg)
+{
+    char d[DIRDB_DOMAIN_MAX + 1];
+    sqlite3_stmt *st;
+    if (dirdb_list_prepare(db,
+                           "SELECT address, name, enabled, quota FROM mailboxes"
+                           " WHERE ?1 IS NULL OR domain = ?1 ORDER BY address",
+                           domain, d, &st) != 0)
+        return -1;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *name = dirdb_col(st, 1);
+        struct dirdb_user_row row = {.address = dirdb_col(st, 0),
+                                     .name = name != NULL ? name : "",
+                                     .enabled = sqlite3_column_int(st, 2) != 0,
+                                     .quota = dirdb_col_quota(st, 3)};
+        if (row.address == NULL) { /* NOT NULL in the schema: SQLite ran out of memory */
+            rc = SQLITE_NOMEM;
+            break;
+        }
+        if (!fn(&row, arg))
+            break;
+    }
+    return dirdb_step_done(db, st, rc);
+}
+
 int dirdb_alias_list(struct dirdb *db, const char *domain, dirdb_alias_fn fn, void *arg)
 {
     return dirdb_list_rows(db,
@@ -822,13 +873,14 @@ static int dirdb_lookup_one(struct dirdb *db, const char *a, struct dirdb_entry 
         return -1;
 
     if (dirdb_prep(db,
-                   "SELECT address, name, password_hash, enabled, scram FROM mailboxes"
+                   "SELECT address, name, password_hash, enabled, scram, quota FROM mailboxes"
                    " WHERE address = ?1",
                    args, 1, &st) != SQLITE_OK)
         return -1;
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         out->kind = sqlite3_column_int(st, 3) != 0 ? DIRDB_MAILBOX : DIRDB_DISABLED;
+        out->quota = dirdb_col_quota(st, 5);
         bool ok = dirdb_copy(out->address, sizeof out->address, dirdb_col(st, 0)) &&
                   dirdb_copy(out->name, sizeof out->name, dirdb_col(st, 1)) &&
                   dirdb_copy(out->password_hash, sizeof out->password_hash, dirdb_col(st, 2)) &&

@@ -42,6 +42,10 @@ int dirdb_user_passwd(struct dirdb *db, const char *address, const char *passwor
                       char *err, size_t errlen);
 int dirdb_user_enable(struct dirdb *db, const char *address, bool enabled, char *err,
                       size_t errlen);
+/* The mailbox's quota in octets (Maildir++, enforced at delivery); 0 removes it. A quota
+ * above INT64_MAX (what SQLite stores) is EINVAL. */
+int dirdb_user_quota(struct dirdb *db, const char *address, uint64_t quota, char *err,
+                     size_t errlen);
 /* The mailbox's SCRAM-SHA-256 credentials (sasl/scram.h text form; NULL removes them). Set
  * together with the password hash by `sluice user add|passwd`. */
 int dirdb_user_scram(struct dirdb *db, const char *address, const char *scram, char *err,
@@ -83,6 +87,15 @@ typedef bool (*dirdb_cert_fn)(const char *fingerprint, const char *address, void
 typedef bool (*dirdb_alias_fn)(const char *alias, const char *target, void *arg);
 int dirdb_domain_list(struct dirdb *db, dirdb_domain_fn fn, void *arg);
 int dirdb_user_list(struct dirdb *db, const char *domain, dirdb_user_fn fn, void *arg);
+/* The user listing with every column `sluice user list` shows. */
+struct dirdb_user_row {
+    const char *address;
+    const char *name;
+    bool enabled;
+    uint64_t quota; /* octets, 0 when none */
+};
+typedef bool (*dirdb_user_row_fn)(const struct dirdb_user_row *row, void *arg);
+int dirdb_user_rows(struct dirdb *db, const char *domain, dirdb_user_row_fn fn, void *arg);
 int dirdb_alias_list(struct dirdb *db, const char *domain, dirdb_alias_fn fn, void *arg);
 int dirdb_relocated_list(struct dirdb *db, const char *domain, dirdb_relocated_fn fn, void *arg);
 int dirdb_cert_list(struct dirdb *db, const char *domain, dirdb_cert_fn fn, void *arg);
@@ -108,6 +121,7 @@ struct dirdb_entry {
     char name[DIRDB_NAME_MAX + 1];
     char password_hash[256];
     char scram[256];                     /* MAILBOX/DISABLED: SCRAM credentials, "" none */
+    uint64_t quota;                      /* MAILBOX/DISABLED: octets, 0 when none */
     bool forward;
 };
 

@@ -161,6 +161,7 @@ struct sched_job {
     char mailbox[PATH_MAX];
     size_t fixed_len;              /* the template's part before any %: must exist */
     char queue_path[PATH_MAX];
+    uint64_t quota;                /* the mailbox's Maildir++ limit in octets, 0 none */
     struct deliver_result res;
     /* LMTP and SMTP. */
     struct queue_rcpt *rcpts;

@@ -201,6 +201,7 @@ static void sched_local_work(void *arg)
             .verified = true,
             .body_offset = j->m->body_offset,
             .body_len = j->m->body_len,
+            .quota = j->quota,
         };
         map[n++] = i;
     }
@@ -424,6 +425,21 @@ static void sched_expand_cb(enum dir_result result, const char *const *targets, 
     }
 }
 
+/* A mailbox's quota, from dir_lookup (answered during the call, as dir_expand is). */
+struct sched_quota {
+    bool answered;
+    enum dir_result result;
+    uint64_t quota;
+};
+
+static void sched_quota_cb(const struct dir_answer *a, void *arg)
+{
+    struct sched_quota *q = arg;
+    q->answered = true;
+    q->result = a->result;
+    q->quota = a->result == DIR_MAILBOX ? a->quota : 0;
+}
+
 /* Does the expansion of i's envelope recipient hold anything but aliases (something that
  * is or will be delivered, or failed on its own)? */
 static bool sched_tree_has_leaf(const struct sched_msg *m, uint32_t i)
@@ -537,6 +553,16 @@ static bool sched_route_local(struct sched *s, struct sched_msg *m, uint32_t i, 
         j->idx[j->n++] = i;
         return true;
     }
+    /* A mailbox's Maildir++ quota goes to the agent; the bare postmaster without a mailbox
+     * has none. A mailbox removed since dir_expand delivers without one this time. */
+    struct sched_quota q = {.result = DIR_NOT_FOUND};
+    if (x.result == DIR_MAILBOX) {
+        dir_lookup(s->dir, full, sched_quota_cb, &q);
+        if (!q.answered || q.result == DIR_TEMPFAIL) {
+            sched_fail_now(s, m, i, DELIVER_TEMPFAIL, "4.3.0", "directory lookup failed");
+            return true;
+        }
+    }
     const char *tmpl = dom >= 0 && cfg->domain_delivery[dom].maildir != NULL
                            ? cfg->domain_delivery[dom].maildir
                        : cfg->delivery.maildir != NULL ? cfg->delivery.maildir
@@ -567,6 +593,7 @@ static bool sched_route_local(struct sched *s, struct sched_msg *m, uint32_t i, 
     if (j->fixed_len > 1)
         j->fixed_len--; /* the directory holding the first templated part */
     snprintf(j->rcpt, sizeof j->rcpt, "%s", m->r[i].addr);
+    j->quota = q.quota;
     j->idx[j->n++] = i;
     m->r[i].state = SCHED_R_BUSY;
     m->busy++;

@@ -618,3 +618,74 @@ def test_root_gives_a_new_database_to_the_daemon_user(env):
     rc, out, err = run(env, "domain", "add", "example.org", conf=conf)
     assert rc == 0, err
     assert os.stat(env["db"]).st_uid == 0
+
+
+# ---- quotas ------------------------------------------------------------------------------
+
+def stored_quota(env, address):
+    return query(env, "SELECT quota FROM mailboxes WHERE address = ?", address)[0][0]
+
+
+def test_user_quota_add_set_list_none(env):
+    setup_domain(env)
+    add_user(env, "bob@example.com", b"pw", "--quota", "500M", "--name", "Bob")
+    add_user(env, "alice@example.com", b"pw")
+    # The quota is a fourth column only where there is one, in the form `user quota` takes.
+    assert rows(ok(env, "user", "list")) == [["alice@example.com", "enabled", ""],
+                                             ["bob@example.com", "enabled", "Bob", "500M"]]
+    assert stored_quota(env, "bob@example.com") == 500 * 1024 * 1024
+    assert stored_quota(env, "alice@example.com") is None
+    for size, shown, octets in [("2048", "2K", 2048), ("1000", "1000", 1000), ("3g", "3G", 3 << 30),
+                                ("1536k", "1536K", 1536 << 10),
+                                ("9223372036854775807", "9223372036854775807", (1 << 63) - 1)]:
+        ok(env, "user", "quota", "ALICE@example.com", size)
+        assert rows(ok(env, "user", "list"))[0] == ["alice@example.com", "enabled", "", shown]
+        assert stored_quota(env, "alice@example.com") == octets
+    ok(env, "user", "quota", "alice@example.com", "none")
+    assert rows(ok(env, "user", "list", "example.com"))[0] == ["alice@example.com", "enabled", ""]
+    assert stored_quota(env, "alice@example.com") is None
+    ok(env, "user", "disable", "bob@example.com")
+    assert rows(ok(env, "user", "list"))[1] == ["bob@example.com", "disabled", "Bob", "500M"]
+
+
+BAD_SIZES = ["0", "0K", "abc", "-1", "+1", "1.5M", "1T", "1KB", " 1", "1 ", "", "0x10", "K",
+             "18446744073709551616", "9223372036854775808", "8589934592G", "99999999999999999999K"]
+
+
+@pytest.mark.parametrize("size", BAD_SIZES)
+def test_user_quota_bad_size_is_65_and_changes_nothing(env, size):
+    setup_domain(env)
+    add_user(env, "bob@example.com", b"pw", "--quota", "1M")
+    # After "--" even "-1" is an operand (before it, an unknown option: 64).
+    fails(env, 65, "user", "quota", "--", "bob@example.com", size)
+    if not size.startswith("-"):
+        fails(env, 65, "user", "quota", "bob@example.com", size)
+    assert stored_quota(env, "bob@example.com") == 1 << 20
+    # user add refuses it before asking for the password, and adds nobody.
+    fails(env, 65, "user", "add", "carol@example.com", "--quota", size, "--stdin", stdin=b"pw\n")
+    assert [r[0] for r in rows(ok(env, "user", "list"))] == ["bob@example.com"]
+
+
+def test_user_quota_errors(env):
+    setup_domain(env)
+    add_user(env, "bob@example.com")
+    ok(env, "alias", "add", "team@example.com", "bob@example.com")
+    fails(env, 67, "user", "quota", "nobody@example.com", "1M")
+    fails(env, 67, "user", "quota", "team@example.com", "1M")
+    fails(env, 67, "user", "quota", "bob@nowhere.example", "1M")
+    fails(env, 65, "user", "quota", "not-an-address", "1M", why="malformed address")
+    fails(env, 65, "user", "quota", "bob@example.com", "0", why="none removes")
+    fails(env, 65, "user", "quota", "bob@example.com", "12Q", why="malformed size")
+    fails(env, 65, "user", "quota", "bob@example.com", "9223372036854775808", why="too large")
+    fails(env, 64, "user", "quota", "bob@example.com", "-1")
+    for args in (["user", "quota", "bob@example.com"], ["user", "quota"],
+                 ["user", "quota", "bob@example.com", "1M", "2M"],
+                 ["user", "quota", "bob@example.com", "1M", "--quota", "1M"],
+                 ["user", "add", "c@example.com", "--quota"],
+                 ["user", "add", "c@example.com", "--quota", "1M", "--quota", "2M"],
+                 ["user", "passwd", "bob@example.com", "--quota", "1M"]):
+        rc, out, err = run(env, *args)
+        assert rc == 64 and err.startswith("usage: "), (args, rc, err)
+    assert stored_quota(env, "bob@example.com") is None
+    rc, out, err = run(env, "user")
+    assert "user quota ADDRESS SIZE|none" in err and "[--quota SIZE]" in err

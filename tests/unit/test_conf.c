@@ -19,6 +19,7 @@
 
 #include "conf/check.h"
 #include "conf/conf.h"
+#include "conf/conf_value.h"
 
 #define K ((uint64_t)1024)
 #define M (K * 1024)
@@ -1094,9 +1095,65 @@ static void test_check_main(void **state)
     free(bad_path);
 }
 
+/* Sizes as `sluice user quota` reads and `user list` shows them (cli/dir), straight through
+ * conf_number_parse and conf_number_format: the bounds, and what is not a size. */
+static void test_size_parse_format_table(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *text;
+        enum conf_num want;
+        uint64_t value;
+        const char *shown; /* conf_number_format of value, NULL: not checked */
+    } rows[] = {
+        {"0", CONF_NUM_OK, 0, "0"},
+        {"1", CONF_NUM_OK, 1, "1"},
+        {"1000", CONF_NUM_OK, 1000, "1000"},
+        {"2048", CONF_NUM_OK, 2 * K, "2K"},
+        {"2K", CONF_NUM_OK, 2 * K, "2K"},
+        {"500M", CONF_NUM_OK, 500 * M, "500M"},
+        {"500m", CONF_NUM_OK, 500 * M, "500M"},
+        {"1536K", CONF_NUM_OK, 1536 * K, "1536K"},
+        {"3G", CONF_NUM_OK, 3 * G, "3G"},
+        {"0010", CONF_NUM_OK, 10, "10"},
+        {"18446744073709551615", CONF_NUM_OK, UINT64_MAX, "18446744073709551615"},
+        {"17179869183G", CONF_NUM_OK, 17179869183 * G, "17179869183G"},
+        {"18446744073709551616", CONF_NUM_RANGE, 0, NULL},
+        {"17179869184G", CONF_NUM_RANGE, 0, NULL},
+        {"99999999999999999999999K", CONF_NUM_RANGE, 0, NULL},
+        {"", CONF_NUM_SYNTAX, 0, NULL},
+        {"K", CONF_NUM_SYNTAX, 0, NULL},
+        {"-1", CONF_NUM_SYNTAX, 0, NULL},
+        {"+1", CONF_NUM_SYNTAX, 0, NULL},
+        {" 1", CONF_NUM_SYNTAX, 0, NULL},
+        {"1 ", CONF_NUM_SYNTAX, 0, NULL},
+        {"1KB", CONF_NUM_SYNTAX, 0, NULL},
+        {"1T", CONF_NUM_SYNTAX, 0, NULL},
+        {"1.5M", CONF_NUM_SYNTAX, 0, NULL},
+        {"0x10", CONF_NUM_SYNTAX, 0, NULL},
+        {"1e3", CONF_NUM_SYNTAX, 0, NULL},
+        {"none", CONF_NUM_SYNTAX, 0, NULL},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        uint64_t v = 12345;
+        enum conf_num r = conf_number_parse(rows[i].text, CONF_UNIT_SIZE, &v);
+        if (r != rows[i].want)
+            fail_msg("row %zu (%s): %d, want %d", i, rows[i].text, (int)r, (int)rows[i].want);
+        if (r != CONF_NUM_OK) {
+            assert_true(v == 12345);
+            continue;
+        }
+        assert_true(v == rows[i].value);
+        char shown[32];
+        conf_number_format(shown, sizeof shown, v, CONF_UNIT_SIZE);
+        assert_string_equal(shown, rows[i].shown);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_size_parse_format_table),
         cmocka_unit_test(test_defaults),       cmocka_unit_test(test_directive_numbers),
         cmocka_unit_test(test_listen_modes),   cmocka_unit_test(test_directive_strings),
         cmocka_unit_test(test_errors),         cmocka_unit_test(test_errors_all_lines),

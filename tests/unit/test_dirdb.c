@@ -1,7 +1,7 @@
 /* test_dirdb: the SQLite directory store (dir/dirdb.c) on a fresh file per test: add, delete
  * and list for every kind with EEXIST/ENOENT/EINVAL/ENOTEMPTY, malformed addresses and
  * domains, the lookup order (relocated, mailbox, alias, subaddress, catch-all) and FOREIGN
- * for a domain not ours, SCRAM credentials, client certificate fingerprints, sender
+ * for a domain not ours, SCRAM credentials, quotas, client certificate fingerprints, sender
  * ownership through aliases (RFC 6409 §6.1, B15) with loops and depth, refusal of an unknown
  * schema version, and SQL-looking addresses kept as plain data (B3). */
 #include <stdarg.h>
@@ -859,6 +859,111 @@ static void test_busy_writer_is_waited_for(void **state)
     sqlite3_close(h);
 }
 
+static bool collect_user_row_cb(const struct dirdb_user_row *row, void *arg)
+{
+    struct collect *c = arg;
+    char x[48];
+    snprintf(x, sizeof x, "%s|%llu", row->enabled ? "on" : "off",
+             (unsigned long long)row->quota);
+    collect_add(c, row->address, row->name, x);
+    return c->stop_after == 0 || c->rows < c->stop_after;
+}
+
+/* The quota (issue #4): set, changed and removed by address; found through the lookup for
+ * the mailbox itself, a subaddress and a catch-all, kept for a disabled one; listed; refused
+ * for what is not a mailbox (ENOENT), a malformed address or a value SQLite cannot hold. */
+static void test_user_quota_set_lookup_list(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    struct dirdb *db = f->db;
+    OK(dirdb_domain_add(db, "example.com", err, sizeof err));
+    OK(dirdb_user_add(db, "Bob@example.com", "Bob", "h", err, sizeof err));
+    OK(dirdb_user_add(db, "carol@example.com", "", "h", err, sizeof err));
+    OK(dirdb_user_add(db, "off@example.com", "Off", "h", err, sizeof err));
+    OK(dirdb_user_enable(db, "off@example.com", false, err, sizeof err));
+    OK(dirdb_alias_add(db, "team@example.com", "bob@example.com", err, sizeof err));
+    OK(dirdb_domain_catchall(db, "example.com", "BOB@example.com", err, sizeof err));
+
+    OK(dirdb_user_quota(db, "BOB@EXAMPLE.COM", 500u << 20, err, sizeof err));
+    OK(dirdb_user_quota(db, "off@example.com", 2048, err, sizeof err));
+    static const struct {
+        const char *address;
+        enum dirdb_kind kind;
+        uint64_t quota;
+    } rows[] = {
+        {"bob@example.com", DIRDB_MAILBOX, 500u << 20},
+        {"bob+tag@example.com", DIRDB_MAILBOX, 500u << 20},
+        {"nobody@example.com", DIRDB_MAILBOX, 500u << 20}, /* the catch-all's mailbox */
+        {"carol@example.com", DIRDB_MAILBOX, 0},
+        {"off@example.com", DIRDB_DISABLED, 2048},
+        {"team@example.com", DIRDB_ALIAS, 0},
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        struct dirdb_entry e;
+        memset(&e, 0x5a, sizeof e);
+        OK(dirdb_lookup(db, rows[i].address, '+', &e));
+        assert_int_equal(e.kind, rows[i].kind);
+        if (e.quota != rows[i].quota)
+            fail_msg("row %zu (%s): quota %llu", i, rows[i].address,
+                     (unsigned long long)e.quota);
+    }
+
+    struct collect c = {0};
+    OK(dirdb_user_rows(db, NULL, collect_user_row_cb, &c));
+    assert_string_equal(c.buf, "Bob@example.com|Bob|on|524288000;carol@example.com||on|0;"
+                               "off@example.com|Off|off|2048;");
+    struct collect one = {.stop_after = 1};
+    OK(dirdb_user_rows(db, "EXAMPLE.com", collect_user_row_cb, &one));
+    assert_int_equal(one.rows, 1);
+    FAILS(dirdb_user_rows(db, "a..b", collect_user_row_cb, &c), EINVAL);
+
+    /* 0 removes it; INT64_MAX is the largest SQLite keeps. */
+    OK(dirdb_user_quota(db, "bob@example.com", 0, err, sizeof err));
+    OK(dirdb_user_quota(db, "carol@example.com", (uint64_t)INT64_MAX, err, sizeof err));
+    struct dirdb_entry e;
+    OK(dirdb_lookup(db, "bob@example.com", '+', &e));
+    assert_int_equal(e.quota, 0);
+    OK(dirdb_lookup(db, "carol@example.com", '+', &e));
+    assert_true(e.quota == (uint64_t)INT64_MAX);
+
+    FAILS(dirdb_user_quota(db, "carol@example.com", (uint64_t)INT64_MAX + 1, err, sizeof err),
+          EINVAL);
+    FAILS(dirdb_user_quota(db, "carol@example.com", UINT64_MAX, err, sizeof err), EINVAL);
+    FAILS(dirdb_user_quota(db, "nobody@example.com", 1, err, sizeof err), ENOENT);
+    FAILS(dirdb_user_quota(db, "team@example.com", 1, err, sizeof err), ENOENT);
+    FAILS(dirdb_user_quota(db, "x@unknown.example", 1, err, sizeof err), ENOENT);
+    FAILS(dirdb_user_quota(db, "not an address", 1, err, sizeof err), EINVAL);
+    FAILS(dirdb_user_quota(db, NULL, 1, err, sizeof err), EINVAL);
+    OK(dirdb_lookup(db, "carol@example.com", '+', &e));
+    assert_true(e.quota == (uint64_t)INT64_MAX);
+}
+
+/* A quota column edited by hand to something that is not a positive number means none. */
+static void test_user_quota_damaged_column_is_none(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    OK(dirdb_user_add(f->db, "u@example.com", "U", "h", err, sizeof err));
+    static const char *const values[] = {"-5", "0", "'lots'", "1.5", "NULL"};
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+    for (size_t i = 0; i < sizeof values / sizeof values[0]; i++) {
+        char sql[128];
+        snprintf(sql, sizeof sql, "UPDATE mailboxes SET quota = %s", values[i]);
+        assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+        struct dirdb_entry e;
+        OK(dirdb_lookup(f->db, "u@example.com", '+', &e));
+        assert_int_equal(e.kind, DIRDB_MAILBOX);
+        assert_int_equal(e.quota, 0);
+        struct collect c = {0};
+        OK(dirdb_user_rows(f->db, NULL, collect_user_row_cb, &c));
+        assert_string_equal(c.buf, "u@example.com|U|on|0;");
+    }
+    sqlite3_close(h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -894,6 +999,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_B15_owns_through_aliases, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_schema_has_scram_and_certificates, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_user_quota_set_lookup_list, fixture_setup,
+                                        fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_user_quota_damaged_column_is_none, fixture_setup,
                                         fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -4,8 +4,10 @@
  * place of the Maildir's directories with nothing written anywhere (HOSTILE-INPUTS K1),
  * header injection through an envelope address, unreadable or corrupt queue files, and
  * failures in the middle of the write leaving nothing in tmp/ or new/ (K7: a full tmpfs, a
- * file size limit). The queue files are made by the real store (queue_store_open,
- * queue_msg_*, then a close to checkpoint them into queue/). */
+ * file size limit), Maildir++ quotas (maildirsize read, recalculated, appended to; 4.2.2
+ * with nothing written; batches counting their own messages). The queue files are made by
+ * the real store (queue_store_open, queue_msg_*, then a close to checkpoint them into
+ * queue/). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -268,23 +270,35 @@ static void test_maildir_unique_names_100(void **state)
     while ((de = readdir(d)) != NULL) {
         if (de->d_name[0] == '.')
             continue;
-        /* <sec>.P<pid>Q<n>M<usec>.<host>, no '/' or ':' from the host left unescaped */
+        /* <sec>.P<pid>Q<n>M<usec>.<host>,S=<octets of the file> (Maildir++), no '/', ':'
+         * or ',' from the host left unescaped */
         assert_non_null(strstr(de->d_name, part));
         assert_non_null(strchr(de->d_name, 'M'));
         assert_null(strchr(de->d_name, ':'));
-        if (strchr(host, '/') == NULL && strchr(host, ':') == NULL) {
-            size_t nl = strlen(de->d_name), hl = strlen(host);
+        struct stat st;
+        char file[600], size[40];
+        snprintf(file, sizeof file, "%s/%s", newdir, de->d_name);
+        assert_int_equal(stat(file, &st), 0);
+        int sl = snprintf(size, sizeof size, ",S=%lld", (long long)st.st_size);
+        size_t nl = strlen(de->d_name);
+        assert_true(nl > (size_t)sl);
+        assert_string_equal(de->d_name + nl - (size_t)sl, size);
+        assert_ptr_equal(strchr(de->d_name, ','), de->d_name + nl - (size_t)sl);
+        if (strchr(host, '/') == NULL && strchr(host, ':') == NULL && strchr(host, ',') == NULL) {
+            size_t hl = strlen(host);
+            nl -= (size_t)sl;
             assert_true(nl > hl + 1);
-            assert_string_equal(de->d_name + nl - hl, host);
+            assert_memory_equal(de->d_name + nl - hl, host, hl);
             assert_int_equal(de->d_name[nl - hl - 1], '.');
         }
     }
     closedir(d);
 }
 
-/* The host part of the name escapes '/' and ':' as \057 and \072, so a hostname can
- * neither make the name a path nor clash with the ":2," info suffix. The hostname is set
- * in a child's own UTS namespace (needs root; skipped otherwise). */
+/* The host part of the name escapes '/', ':' and ',' as \057, \072 and \054, so a hostname
+ * can neither make the name a path, nor clash with the ":2," info suffix, nor add a
+ * Maildir++ field before ",S=". The hostname is set in a child's own UTS namespace (needs
+ * root; skipped otherwise). */
 static void test_maildir_name_escapes_hostname(void **state)
 {
     struct m_ctx *t = *state;
@@ -292,7 +306,7 @@ static void test_maildir_name_escapes_hostname(void **state)
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
-        static const char host[] = "a/b:c";
+        static const char host[] = "a/b:c,S=1";
         if (unshare(CLONE_NEWUTS) != 0 || sethostname(host, sizeof host - 1) != 0)
             _exit(77);
         struct deliver_result res;
@@ -311,7 +325,8 @@ static void test_maildir_name_escapes_hostname(void **state)
     assert_int_equal(WEXITSTATUS(status), 0);
     char name[300];
     assert_int_equal(m_count(m_path(t, t->mbox, "new"), name, sizeof name), 1);
-    static const char want[] = ".a\\057b\\072c";
+    /* 3 octets of message after the 65 of Return-Path and Delivered-To */
+    static const char want[] = ".a\\057b\\072c\\054S=1,S=68";
     size_t nl = strlen(name);
     assert_true(nl > sizeof want - 1);
     assert_string_equal(name + nl - (sizeof want - 1), want);
@@ -629,6 +644,372 @@ static void test_maildir_k7_write_error_midway_leaves_nothing(void **state)
     assert_int_equal(m_count(m_path(t, t->mbox, "new"), NULL, 0), 0);
 }
 
+/* ---- quota (Maildir++ maildirsize) ---- */
+
+/* The message every quota test delivers: "a\r\n" after the 65 octets of Return-Path and
+ * Delivered-To, so its file has 68 octets. */
+#define Q_MSG 68
+
+static void q_write(const char *path, const char *content, size_t len)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, content, len), (ssize_t)len);
+    close(fd);
+}
+
+/* The file's contents (NUL-terminated, malloc'd), NULL when it cannot be read. */
+static char *q_read(const char *path)
+{
+    int fd = open(path, O_RDONLY | O_NOFOLLOW);
+    if (fd < 0)
+        return NULL;
+    char *buf = malloc(16384);
+    assert_non_null(buf);
+    ssize_t n = read(fd, buf, 16383);
+    close(fd);
+    assert_true(n >= 0);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A Maildir holding 500 octets in 2 messages as a recalculation counts them: cur/ has one
+ * whose name says ",S=300" (its real size, 10, must not be what counts), new/ one without a
+ * size in its name (stat: 200); a dot file in cur/ is not a message. */
+static void q_mkbox(struct m_ctx *t, char *mbox, size_t cap, size_t i)
+{
+    snprintf(mbox, cap, "%s/q%zu", t->dir, i);
+    assert_int_equal(mkdir(mbox, 0700), 0);
+    static const char *const subs[] = {"cur", "new", "tmp"};
+    for (size_t k = 0; k < 3; k++)
+        assert_int_equal(mkdir(m_path(t, mbox, subs[k]), 0700), 0);
+    char body[200];
+    memset(body, 'x', sizeof body);
+    q_write(m_path(t, mbox, "cur/1.x,S=300:2,S"), body, 10);
+    q_write(m_path(t, mbox, "new/2.y"), body, 200);
+    q_write(m_path(t, mbox, "cur/.hidden"), body, 100);
+}
+
+static void q_deliver(struct m_ctx *t, const char *mbox, uint64_t quota,
+                      struct deliver_result *res)
+{
+    memset(res, 0x5a, sizeof *res);
+    struct deliver_request rq = {.queue_path = t->qpath, .env = &t->env,
+                                 .recipient = "alice@example.org", .mailbox_dir = mbox,
+                                 .quota = quota};
+    maildir_deliver(&rq, res);
+}
+
+enum q_setup { Q_FILE, Q_MISSING, Q_SYMLINK, Q_FIFO, Q_DIR, Q_BIG, Q_EXACT };
+enum q_after {
+    Q_APPENDED,        /* the content as it was, and the delivery's line */
+    Q_RECALC_APPENDED, /* "<quota>S\n500 2\n" and the delivery's line */
+    Q_RECALC_ONLY,     /* "<quota>S\n500 2\n": recalculated, the message did not fit */
+    Q_UNCHANGED,
+    Q_STILL_DIR,       /* a directory in its place stays one; the scan decided */
+};
+
+static const struct {
+    const char *name;
+    enum q_setup setup;
+    const char *content;
+    uint64_t quota;
+    bool stale; /* mtime 16 minutes ago */
+    enum deliver_status status;
+    enum q_after after;
+} q_cases[] = {
+    {"trusted, fits", Q_FILE, "1000S\n100 1\n", 1000, false, DELIVER_OK, Q_APPENDED},
+    {"trusted with a count limit", Q_FILE, "1000S,50C\n100 1\n", 1000, false, DELIVER_OK,
+     Q_APPENDED},
+    {"count limit first", Q_FILE, "50C,1000S\n100 1\n", 1000, false, DELIVER_OK, Q_APPENDED},
+    {"negative lines (mail removed)", Q_FILE, "1000S\n900 2\n-800 -1\n", 1000, false,
+     DELIVER_OK, Q_APPENDED},
+    {"padding and blank lines", Q_FILE, "1000S\n   100      1\n\n\t-20\t-1 \n", 1000, false,
+     DELIVER_OK, Q_APPENDED},
+    {"fits exactly", Q_FILE, "1000S\n932 1\n", 1000, false, DELIVER_OK, Q_APPENDED},
+    {"one octet over, fresh", Q_FILE, "1000S\n933 1\n", 1000, false, DELIVER_TEMPFAIL,
+     Q_UNCHANGED},
+    {"over, fresh: not recalculated", Q_FILE, "1000S\n990 1\n", 1000, false, DELIVER_TEMPFAIL,
+     Q_UNCHANGED},
+    {"over, stale: recalculated, fits", Q_FILE, "1000S\n990 1\n", 1000, true, DELIVER_OK,
+     Q_RECALC_APPENDED},
+    {"over, stale, still over", Q_FILE, "550S\n540 1\n", 550, true, DELIVER_TEMPFAIL,
+     Q_RECALC_ONLY},
+    {"under, stale: trusted", Q_FILE, "1000S\n100 1\n", 1000, true, DELIVER_OK, Q_APPENDED},
+    {"missing", Q_MISSING, NULL, 1000, false, DELIVER_OK, Q_RECALC_APPENDED},
+    {"missing, recalculated over", Q_MISSING, NULL, 550, false, DELIVER_TEMPFAIL,
+     Q_RECALC_ONLY},
+    {"empty", Q_FILE, "", 1000, false, DELIVER_OK, Q_RECALC_APPENDED},
+    {"garbage", Q_FILE, "hello\n", 1000, false, DELIVER_OK, Q_RECALC_APPENDED},
+    {"another limit", Q_FILE, "2000S\n100 1\n", 1000, false, DELIVER_OK, Q_RECALC_APPENDED},
+    {"no size limit", Q_FILE, "50C\n100 1\n", 1000, false, DELIVER_OK, Q_RECALC_APPENDED},
+    {"two size limits", Q_FILE, "1000S,1000S\n100 1\n", 1000, false, DELIVER_OK,
+     Q_RECALC_APPENDED},
+    {"negative limit", Q_FILE, "-1000S\n100 1\n", 1000, false, DELIVER_OK, Q_RECALC_APPENDED},
+    {"no newline after the limit", Q_FILE, "1000S", 1000, false, DELIVER_OK,
+     Q_RECALC_APPENDED},
+    {"partial last line", Q_FILE, "1000S\n100 1\n50", 1000, false, DELIVER_OK,
+     Q_RECALC_APPENDED},
+    {"one number", Q_FILE, "1000S\n100\n", 1000, false, DELIVER_OK, Q_RECALC_APPENDED},
+    {"letters in a count", Q_FILE, "1000S\n100 x\n", 1000, false, DELIVER_OK,
+     Q_RECALC_APPENDED},
+    {"three numbers", Q_FILE, "1000S\n100 1 1\n", 1000, false, DELIVER_OK, Q_RECALC_APPENDED},
+    {"a lone minus", Q_FILE, "1000S\n- 1\n", 1000, false, DELIVER_OK, Q_RECALC_APPENDED},
+    {"19 digits", Q_FILE, "1000S\n1000000000000000000 1\n", 1000, false, DELIVER_OK,
+     Q_RECALC_APPENDED},
+    {"negative sum", Q_FILE, "1000S\n100 1\n-300 -1\n", 1000, false, DELIVER_OK,
+     Q_RECALC_APPENDED},
+    {"sum past the range", Q_FILE,
+     "1000S\n999999999999999999 1\n999999999999999999 1\n999999999999999999 1\n"
+     "999999999999999999 1\n999999999999999999 1\n",
+     1000, false, DELIVER_OK, Q_RECALC_APPENDED},
+    {"NUL byte", Q_FILE, "1000S\n100\0 1\n", 1000, false, DELIVER_OK, Q_RECALC_APPENDED},
+    {"5120 octets: trusted", Q_EXACT, NULL, 1000, false, DELIVER_OK, Q_APPENDED},
+    {"5161 octets: recalculated", Q_BIG, NULL, 1000, false, DELIVER_OK, Q_RECALC_APPENDED},
+    /* HOSTILE-INPUTS K1: never followed; replaced by the rename, the target untouched. */
+    {"a symlink", Q_SYMLINK, NULL, 1000, false, DELIVER_OK, Q_RECALC_APPENDED},
+    {"a FIFO", Q_FIFO, NULL, 1000, false, DELIVER_OK, Q_RECALC_APPENDED},
+    {"a directory", Q_DIR, NULL, 1000, false, DELIVER_OK, Q_STILL_DIR},
+    {"a directory, over", Q_DIR, NULL, 550, false, DELIVER_TEMPFAIL, Q_STILL_DIR},
+};
+
+/* RFC 3463 X.2.2: a message that would take the Maildir++ usage past the quota defers
+ * ("mailbox full"; the queue retries) with nothing in tmp/ or new/; one that fits is
+ * delivered and appends "<octets> 1". A maildirsize that is missing, damaged, too long, for
+ * another limit, or stale while over, is recalculated from the Maildir and rewritten. */
+static void test_maildir_quota_maildirsize_table(void **state)
+{
+    struct m_ctx *t = *state;
+    m_commit(t, (const unsigned char *)"a\r\n", 3);
+    for (size_t i = 0; i < sizeof q_cases / sizeof q_cases[0]; i++) {
+        char mbox[256], size_path[300], target[300];
+        q_mkbox(t, mbox, sizeof mbox, i);
+        snprintf(size_path, sizeof size_path, "%s/maildirsize", mbox);
+        snprintf(target, sizeof target, "%s/target%zu", t->dir, i);
+        char *initial = NULL;
+        size_t ilen = 0;
+        switch (q_cases[i].setup) {
+        case Q_FILE:
+            /* sizeof - 1 keeps a NUL inside the literal */
+            ilen = strlen(q_cases[i].content);
+            if (strcmp(q_cases[i].name, "NUL byte") == 0)
+                ilen = sizeof "1000S\n100\0 1\n" - 1;
+            initial = malloc(ilen + 1);
+            assert_non_null(initial);
+            memcpy(initial, q_cases[i].content, ilen);
+            initial[ilen] = '\0';
+            q_write(size_path, initial, ilen);
+            break;
+        case Q_BIG:
+        case Q_EXACT: {
+            /* The long one's first 5121 octets end a line, so only its length condemns it. */
+            const char *head = q_cases[i].setup == Q_EXACT ? "1000S\n100 1\n" : "1000S\n100  1\n";
+            size_t hl = strlen(head), lines = q_cases[i].setup == Q_EXACT ? 1277 : 1287;
+            initial = malloc(hl + 4 * lines + 1);
+            assert_non_null(initial);
+            memcpy(initial, head, hl);
+            for (size_t k = 0; k < lines; k++)
+                memcpy(initial + hl + 4 * k, "0 0\n", 4);
+            ilen = hl + 4 * lines;
+            initial[ilen] = '\0';
+            assert_int_equal(ilen, q_cases[i].setup == Q_EXACT ? 5120 : 5161);
+            q_write(size_path, initial, ilen);
+            break;
+        }
+        case Q_SYMLINK:
+            q_write(target, "1000S\n0 0\n", 10);
+            assert_int_equal(symlink(target, size_path), 0);
+            break;
+        case Q_FIFO:
+            assert_int_equal(mkfifo(size_path, 0600), 0);
+            break;
+        case Q_DIR:
+            assert_int_equal(mkdir(size_path, 0700), 0);
+            break;
+        case Q_MISSING:
+            break;
+        }
+        if (q_cases[i].stale) {
+            struct timespec ts[2] = {{.tv_sec = time(NULL) - 16 * 60}, {0}};
+            ts[1] = ts[0];
+            assert_int_equal(utimensat(AT_FDCWD, size_path, ts, 0), 0);
+        }
+        struct deliver_result res;
+        q_deliver(t, mbox, q_cases[i].quota, &res);
+        print_message("%s: %s %s\n", q_cases[i].name, res.enhanced, res.text);
+        assert_int_equal(res.status, q_cases[i].status);
+        if (res.status == DELIVER_TEMPFAIL) {
+            assert_string_equal(res.enhanced, "4.2.2");
+            assert_string_equal(res.text, "mailbox full");
+        }
+        assert_int_equal(m_count(m_path(t, mbox, "new"), NULL, 0),
+                         res.status == DELIVER_OK ? 2 : 1);
+        assert_int_equal(m_count(m_path(t, mbox, "tmp"), NULL, 0), 0);
+
+        char want[16384];
+        switch (q_cases[i].after) {
+        case Q_APPENDED:
+            snprintf(want, sizeof want, "%s%d 1\n", initial, Q_MSG);
+            break;
+        case Q_RECALC_APPENDED:
+            snprintf(want, sizeof want, "%lluS\n500 2\n%d 1\n",
+                     (unsigned long long)q_cases[i].quota, Q_MSG);
+            break;
+        case Q_RECALC_ONLY:
+            snprintf(want, sizeof want, "%lluS\n500 2\n", (unsigned long long)q_cases[i].quota);
+            break;
+        case Q_UNCHANGED:
+            snprintf(want, sizeof want, "%s", initial);
+            break;
+        case Q_STILL_DIR:
+            want[0] = '\0';
+            break;
+        }
+        struct stat st;
+        assert_int_equal(lstat(size_path, &st), 0);
+        if (q_cases[i].after == Q_STILL_DIR) {
+            assert_true(S_ISDIR(st.st_mode));
+            assert_int_equal(m_count(size_path, NULL, 0), 0);
+        } else {
+            assert_true(S_ISREG(st.st_mode));
+            char *got = q_read(size_path);
+            assert_non_null(got);
+            if (q_cases[i].after == Q_UNCHANGED)
+                assert_memory_equal(got, initial, ilen + 1);
+            else
+                assert_string_equal(got, want);
+            free(got);
+        }
+        if (q_cases[i].setup == Q_SYMLINK) {
+            char *got = q_read(target);
+            assert_non_null(got);
+            assert_string_equal(got, "1000S\n0 0\n");
+            free(got);
+        }
+        free(initial);
+    }
+}
+
+/* What a recalculation counts: the size in a name (",S=" before ":2," or another field),
+ * else the file's own; cur/ and new/ of the inbox and of every Maildir++ folder (".name")
+ * but .Trash; not dot files, tmp/, links or directories among the messages, nor a folder
+ * that is a symlink. */
+static void test_maildir_quota_recalc_counts_folders_not_trash(void **state)
+{
+    struct m_ctx *t = *state;
+    m_commit(t, (const unsigned char *)"a\r\n", 3);
+    char mbox[256], other[300];
+    q_mkbox(t, mbox, sizeof mbox, 0);
+    static const char *const dirs[] = {".Sent", ".Sent/cur", ".Sent/new", ".Lists.a",
+                                       ".Lists.a/cur", ".Trash", ".Trash/cur", "new/sub"};
+    for (size_t k = 0; k < sizeof dirs / sizeof dirs[0]; k++)
+        assert_int_equal(mkdir(m_path(t, mbox, dirs[k]), 0700), 0);
+    char x[64];
+    memset(x, 'x', sizeof x);
+    q_write(m_path(t, mbox, ".Sent/cur/3.z,S=1000,W=1020:2,S"), x, 1);  /* 1000 */
+    q_write(m_path(t, mbox, ".Sent/new/4.z"), x, 64);                    /* 64 */
+    q_write(m_path(t, mbox, ".Lists.a/cur/5.z,S=7"), x, 1);              /* 7 */
+    q_write(m_path(t, mbox, ".Trash/cur/6.z,S=100000"), x, 1);           /* not counted */
+    q_write(m_path(t, mbox, "tmp/7.z,S=100000"), x, 1);                  /* not counted */
+    q_write(m_path(t, mbox, "cur/8.z,S=12x"), x, 3);                     /* bad: stat, 3 */
+    snprintf(other, sizeof other, "%s/elsewhere", t->dir);
+    assert_int_equal(mkdir(other, 0700), 0);
+    assert_int_equal(mkdir(m_path(t, other, "cur"), 0700), 0);
+    q_write(m_path(t, other, "cur/9.z,S=100000"), x, 1);
+    assert_int_equal(symlink(other, m_path(t, mbox, ".Linked")), 0);     /* not followed */
+    assert_int_equal(symlink("/etc/passwd", m_path(t, mbox, "cur/10.z")), 0); /* not a file */
+    struct deliver_result res;
+    q_deliver(t, mbox, 1u << 20, &res);
+    assert_int_equal(res.status, DELIVER_OK);
+    char *got = q_read(m_path(t, mbox, "maildirsize"));
+    assert_non_null(got);
+    char want[64];
+    snprintf(want, sizeof want, "%uS\n%d 6\n%d 1\n", 1u << 20, 500 + 1000 + 64 + 7 + 3, Q_MSG);
+    assert_string_equal(got, want);
+    free(got);
+}
+
+/* quota 0 is no quota: maildirsize is neither made, read nor appended to. */
+static void test_maildir_quota_zero_touches_no_file(void **state)
+{
+    struct m_ctx *t = *state;
+    m_commit(t, (const unsigned char *)"a\r\n", 3);
+    char mbox[256];
+    q_mkbox(t, mbox, sizeof mbox, 0);
+    struct deliver_result res;
+    q_deliver(t, mbox, 0, &res);
+    assert_int_equal(res.status, DELIVER_OK);
+    struct stat st;
+    assert_int_equal(lstat(m_path(t, mbox, "maildirsize"), &st), -1);
+    /* A full one, stale, is not read (it would refuse the message) nor changed. */
+    q_write(m_path(t, mbox, "maildirsize"), "10S\n999 1\n", 10);
+    struct timespec ts[2] = {{.tv_sec = 1000000000}, {.tv_sec = 1000000000}};
+    assert_int_equal(utimensat(AT_FDCWD, t->path, ts, 0), 0);
+    q_deliver(t, mbox, 0, &res);
+    assert_int_equal(res.status, DELIVER_OK);
+    assert_int_equal(lstat(m_path(t, mbox, "maildirsize"), &st), 0);
+    assert_int_equal(st.st_mtime, 1000000000);
+    char *got = q_read(t->path);
+    assert_non_null(got);
+    assert_string_equal(got, "10S\n999 1\n");
+    free(got);
+    assert_int_equal(m_count(m_path(t, mbox, "new"), NULL, 0), 3);
+}
+
+/* A batch counts its earlier messages to the same Maildir, not yet in maildirsize: of three
+ * that each fit alone, the third does not fit after the first two. Another mailbox in the
+ * batch is not charged for them, and a missing file recalculated by the first request is
+ * what the second reads. */
+static void test_maildir_quota_batch_counts_earlier_messages(void **state)
+{
+    struct m_ctx *t = *state;
+    m_commit(t, (const unsigned char *)"a\r\n", 3);
+    char a[256], b[256], c[256];
+    q_mkbox(t, a, sizeof a, 0);
+    q_mkbox(t, b, sizeof b, 1);
+    q_mkbox(t, c, sizeof c, 2);
+    q_write(m_path(t, a, "maildirsize"), "1000S\n800 1\n", 12);
+    q_write(m_path(t, b, "maildirsize"), "1000S\n800 1\n", 12);
+    /* c has none: 500 used, quota 600 takes one message of 68 and not two */
+    struct deliver_request rqs[7];
+    struct deliver_result outs[7];
+    const char *boxes[7] = {a, b, a, c, a, c, b};
+    const uint64_t quotas[7] = {1000, 1000, 1000, 600, 1000, 600, 1000};
+    for (size_t i = 0; i < 7; i++)
+        rqs[i] = (struct deliver_request){.queue_path = t->qpath, .env = &t->env,
+                                          .recipient = "alice@example.org",
+                                          .mailbox_dir = boxes[i], .quota = quotas[i]};
+    maildir_deliver_batch(rqs, 7, outs);
+    static const enum deliver_status want[7] = {DELIVER_OK, DELIVER_OK, DELIVER_OK, DELIVER_OK,
+                                                DELIVER_TEMPFAIL, DELIVER_TEMPFAIL,
+                                                DELIVER_OK};
+    for (size_t i = 0; i < 7; i++) {
+        print_message("%zu: %s %s\n", i, outs[i].enhanced, outs[i].text);
+        assert_int_equal(outs[i].status, want[i]);
+    }
+    assert_string_equal(outs[4].enhanced, "4.2.2");
+    assert_string_equal(outs[5].enhanced, "4.2.2");
+    assert_int_equal(m_count(m_path(t, a, "new"), NULL, 0), 3);
+    assert_int_equal(m_count(m_path(t, b, "new"), NULL, 0), 3);
+    assert_int_equal(m_count(m_path(t, c, "new"), NULL, 0), 2);
+    static const struct {
+        size_t box;
+        const char *want;
+    } files[] = {
+        {0, "1000S\n800 1\n68 1\n68 1\n"},
+        {1, "1000S\n800 1\n68 1\n68 1\n"},
+        {2, "600S\n500 2\n68 1\n"},
+    };
+    const char *mboxes[3] = {a, b, c};
+    for (size_t i = 0; i < 3; i++) {
+        char *got = q_read(m_path(t, mboxes[files[i].box], "maildirsize"));
+        assert_non_null(got);
+        assert_string_equal(got, files[i].want);
+        free(got);
+        assert_int_equal(m_count(m_path(t, mboxes[i], "tmp"), NULL, 0), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -648,6 +1029,14 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_maildir_batch_results_apart, m_setup, m_teardown),
         cmocka_unit_test_setup_teardown(test_maildir_k7_write_error_midway_leaves_nothing, m_setup,
                                         m_teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_quota_maildirsize_table, m_setup,
+                                        m_teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_quota_recalc_counts_folders_not_trash,
+                                        m_setup, m_teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_quota_zero_touches_no_file, m_setup,
+                                        m_teardown),
+        cmocka_unit_test_setup_teardown(test_maildir_quota_batch_counts_earlier_messages,
+                                        m_setup, m_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stringprep.h>
+
 #include "sasl/bearer.h"
 #include "sasl/plain.h"
 #include "sasl/saslprep.h"
@@ -48,6 +50,25 @@ static void fuzz_saslprep(const uint8_t *data, size_t size)
     check(an == qn && memcmp(again, q, qn) == 0);
     if (sasl_saslprep((const char *)data, size, SASL_PREP_STORED, st, sizeof st, &sn) == 0)
         check(sn == qn && memcmp(st, q, qn) == 0);
+}
+
+/* saslprep answers printable ASCII itself: libidn must agree, accepting and refusing alike. */
+static void fuzz_saslprep_ascii(const uint8_t *data, size_t size)
+{
+    char mine[1024], idn[1024];
+    size_t n;
+    if (size >= sizeof idn)
+        return;
+    for (size_t i = 0; i < size; i++)
+        if (data[i] == 0 || data[i] >= 0x80)
+            return;
+    int r = sasl_saslprep((const char *)data, size, SASL_PREP_QUERY, mine, sizeof mine, &n);
+    memcpy(idn, data, size);
+    idn[size] = '\0';
+    int rc = stringprep(idn, sizeof idn, 0, stringprep_saslprep);
+    check((r == 0) == (rc == STRINGPREP_OK && idn[0] != '\0'));
+    if (r == 0)
+        check(strcmp(mine, idn) == 0);
 }
 
 static void fuzz_plain(const uint8_t *data, size_t size)
@@ -147,6 +168,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     fuzz_plain(data, size);
     fuzz_saslprep(data, size);
+    fuzz_saslprep_ascii(data, size);
     fuzz_bearer(data, size);
     fuzz_creds(data, size);
     /* The whole input as either message, the other fixed and valid. */

@@ -238,7 +238,7 @@ static int dir_cli_parse(int argc, char **argv, unsigned allowed, struct dir_cli
 
 /* A quota as `user add --quota` and `user quota` take it: octets with an optional K, M or G
  * (1024-based: conf_number_parse's sizes, as in sluice.conf), or "none" (*out 0). Zero is
- * refused (none says that) and so is what the store's SQLite INTEGER cannot hold. 0, or the
+ * refused (none says that) and so is more than DIRDB_QUOTA_MAX. 0, or the
  * exit status (65) with the error printed. */
 static int dir_cli_quota(const char *what, const char *address, const char *text, uint64_t *out)
 {
@@ -250,7 +250,7 @@ static int dir_cli_quota(const char *what, const char *address, const char *text
     if (r == CONF_NUM_SYNTAX)
         return dir_cli_error(DIR_CLI_EX_DATAERR, what, address,
                              "malformed size (octets, or a number with K, M or G)");
-    if (r == CONF_NUM_RANGE || v > (uint64_t)INT64_MAX)
+    if (r == CONF_NUM_RANGE || v > DIRDB_QUOTA_MAX)
         return dir_cli_error(DIR_CLI_EX_DATAERR, what, address, "size too large");
     if (v == 0)
         return dir_cli_error(DIR_CLI_EX_DATAERR, what, address,

@@ -28,7 +28,8 @@
  *   older than 15 minutes while it says the message does not fit, is recalculated from
  *   cur/ and new/ of the inbox and of every folder but .Trash, and replaced with
  *   write-then-rename. A message that does not fit is deferred and nothing is written; one
- *   delivered adds its line with one O_APPEND write. Earlier messages of the same batch for
+ *   delivered adds its line with one O_APPEND write (without a quota too, when the file
+ *   exists: a quota removed and set again must not find a count that missed messages). Earlier messages of the same batch for
  *   the same Maildir count as used. The file is a shared cache, never trusted for safety:
  *   it is opened O_NOFOLLOW and only a regular file is read or appended to, and a
  *   damaged one is simply rebuilt. Like every Maildir++ writer's, the check is soft: two
@@ -62,7 +63,8 @@
 #define MAILDIR_SIZE_FILE "maildirsize"
 #define MAILDIR_SIZE_MAX 5120  /* Maildir++: a longer maildirsize is recalculated */
 #define MAILDIR_SIZE_STALE 900 /* seconds: over quota, an older maildirsize is recalculated */
-#define MAILDIR_SIZE_DIGITS 18 /* per number in maildirsize: far beyond any real value */
+#define MAILDIR_SIZE_DIGITS 18 /* per number in maildirsize: the directory's quotas stop at
+                                  10^18 - 1 (DIRDB_QUOTA_MAX) to fit */
 
 /* Deliveries by this process, for unique names within one microsecond (the Q part). */
 static atomic_ulong maildir_counter;
@@ -535,7 +537,7 @@ static int maildir_scan_sub(int dfd, uint64_t *octets, uint64_t *count)
 /* A folder's cur/ and new/ (a missing one, or a link or file in its place, holds nothing). */
 static int maildir_scan_folder(int folder, uint64_t *octets, uint64_t *count)
 {
-    for (int i = MAILDIR_CUR; i <= MAILDIR_NEW; i++) {
+    for (int i = MAILDIR_NEW; i >= MAILDIR_CUR; i--) { /* new/ first, as maildir_scan */
         int fd = openat(folder, maildir_subdirs[i], MAILDIR_DIR_FLAGS);
         if (fd < 0) {
             if (errno == ENOENT || errno == ELOOP || errno == ENOTDIR)
@@ -558,8 +560,10 @@ static int maildir_scan_folder(int folder, uint64_t *octets, uint64_t *count)
 static int maildir_scan(const struct maildir_one *d, uint64_t *octets, uint64_t *count)
 {
     *octets = *count = 0;
-    if (maildir_scan_sub(d->fds[MAILDIR_CUR], octets, count) != 0 ||
-        maildir_scan_sub(d->fds[MAILDIR_NEW], octets, count) != 0)
+    /* new/ first: a reader moves mail from new/ to cur/, and a message moved during the scan
+     * is then counted twice (the safe side), never missed. */
+    if (maildir_scan_sub(d->fds[MAILDIR_NEW], octets, count) != 0 ||
+        maildir_scan_sub(d->fds[MAILDIR_CUR], octets, count) != 0)
         return -1;
     DIR *dir = fileio_opendir(d->root);
     if (dir == NULL)
@@ -657,8 +661,10 @@ static bool maildir_quota_ok(struct maildir_one *ds, size_t i)
 }
 
 /* After a delivery, its line, in one O_APPEND write so that concurrent writers' lines do
- * not interleave. No file (removed meanwhile) or not a regular one: the next delivery
- * recalculates; a short write leaves a line it cannot parse, to the same effect. */
+ * not interleave; also without a quota, so that an existing file stays right for a quota
+ * set again later (or kept by the mail reader). No file (removed meanwhile, or never made)
+ * or not a regular one: nothing is written, and the next check recalculates; a short
+ * write leaves a line it cannot parse, to the same effect. */
 static void maildir_size_append(int root, uint64_t size)
 {
     int fd =
@@ -735,8 +741,7 @@ void maildir_deliver_batch(const struct deliver_request *rqs, size_t n,
     for (size_t i = 0; i < n; i++) {
         if (ds[i].linked) {
             maildir_result(&outs[i], DELIVER_OK, "2.0.0", "delivered", 0);
-            if (rqs[i].quota > 0)
-                maildir_size_append(ds[i].root, ds[i].size);
+            maildir_size_append(ds[i].root, ds[i].size);
         }
         for (int k = 0; k < MAILDIR_NSUB; k++)
             if (ds[i].fds[k] >= 0)

@@ -10,8 +10,9 @@
  * bytes, under a name ending in ",S=<octets of the file>". With rq->quota > 0 the message
  * must fit in it after the usage maildirsize gives (recalculated from the Maildir and
  * rewritten when it is missing, damaged, over 5120 octets, for another limit, or older than
- * 15 minutes and over the limit); a delivered message appends "<octets> 1" to it. With
- * rq->quota 0 maildirsize is neither read nor written. Synchronous and blocking (file I/O
+ * 15 minutes and over the limit). A delivered message appends "<octets> 1" to an existing
+ * maildirsize, with or without a quota; with rq->quota 0 it is never read nor made.
+ * Synchronous and blocking (file I/O
  * and fsyncs); safe to call from several threads at once. Statuses (HOSTILE-INPUTS K1, K7):
  *   OK 2.0.0        the file is in new/ and new/ was fsynced;
  *   PERMFAIL 5.2.0  the root, cur/, new/ or tmp/ exists but is a symlink, a FIFO or

@@ -21,13 +21,15 @@ struct dir_sqlite {
     char separator;
 };
 
-/* errno says what kind of failure (EIO: the database's), SQLite's message says which. */
+/* errno says what kind of failure; for a database error (EIO) SQLite's message says which. */
 static void dir_sqlite_fail(struct dir_sqlite *d, const char *what, const char *address)
 {
-    const char *msg = dirdb_errmsg(d->db);
-    char sqlite[200];
+    int err = errno;
+    const char *why = strerror(err), *msg = err == EIO ? dirdb_errmsg(d->db) : "-";
+    char error[128], sqlite[200];
     log_event("directory_error", "op=%s address=<%s> error=%s sqlite=%s", what, address,
-              strerror(errno), log_value(sqlite, sizeof sqlite, msg, strlen(msg)));
+              log_value(error, sizeof error, why, strlen(why)),
+              log_value(sqlite, sizeof sqlite, msg, strlen(msg)));
 }
 
 static enum dir_result dir_sqlite_kind(enum dirdb_kind k)
@@ -49,7 +51,9 @@ static enum dir_result dir_sqlite_kind(enum dirdb_kind k)
     return DIR_NOT_FOUND;
 }
 
-/* 0 with e filled, -1 on a database error (logged); a malformed address is NOT_FOUND. */
+/* 0 with e filled, -1 on a database error (logged). An address the store could not hold
+ * ("a@b"@domain, victim%remote@domain) is no mailbox of a domain the store keeps, and
+ * FOREIGN for any other domain: a relay for clients allowed one, never a local user. */
 static int dir_sqlite_get(struct dir_sqlite *d, const char *address, char separator,
                           struct dirdb_entry *e)
 {
@@ -57,8 +61,12 @@ static int dir_sqlite_get(struct dir_sqlite *d, const char *address, char separa
         return 0;
     if (errno == EINVAL) {
         memset(e, 0, sizeof *e);
-        e->kind = DIRDB_NONE;
-        return 0;
+        const char *at = strrchr(address, '@');
+        int ours = at != NULL ? dirdb_domain_exists(d->db, at + 1) : 0;
+        if (ours >= 0) {
+            e->kind = ours == 1 ? DIRDB_NONE : DIRDB_FOREIGN;
+            return 0;
+        }
     }
     dir_sqlite_fail(d, "lookup", address);
     return -1;

@@ -457,14 +457,14 @@ int dirdb_user_scram(struct dirdb *db, const char *address, const char *scram, c
                         err, errlen);
 }
 
-/* NULL is no quota; the column is an SQLite INTEGER, hence the INT64_MAX bound. */
+/* NULL is no quota. */
 int dirdb_user_quota(struct dirdb *db, const char *address, uint64_t quota, char *err,
                      size_t errlen)
 {
     char a[DIRDB_ADDR_MAX + 1];
     if (!dirdb_canon_addr(address, a, NULL))
         return dirdb_refuse(EINVAL, err, errlen, "malformed address");
-    if (quota > (uint64_t)INT64_MAX)
+    if (quota > DIRDB_QUOTA_MAX)
         return dirdb_refuse(EINVAL, err, errlen, "quota too large");
     char q[24];
     snprintf(q, sizeof q, "%llu", (unsigned long long)quota);
@@ -478,13 +478,16 @@ static const char *dirdb_col(sqlite3_stmt *st, int i)
     return (const char *)sqlite3_column_text(st, i);
 }
 
-/* A quota column: NULL, or anything not a positive number (a hand-edited row), is none. */
+/* A quota column: NULL, or anything not a positive number (a hand-edited row), is none;
+ * one past DIRDB_QUOTA_MAX is as good as unlimited and reads as the maximum. */
 static uint64_t dirdb_col_quota(sqlite3_stmt *st, int i)
 {
     if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
         return 0;
     sqlite3_int64 v = sqlite3_column_int64(st, i);
-    return v > 0 ? (uint64_t)v : 0;
+    if (v <= 0)
+        return 0;
+    return (uint64_t)v > DIRDB_QUOTA_MAX ? DIRDB_QUOTA_MAX : (uint64_t)v;
 }
 
 /* Copies a column into a fixed field; a value that does not fit is a damaged database. */

@@ -42,8 +42,12 @@ int dirdb_user_passwd(struct dirdb *db, const char *address, const char *passwor
                       char *err, size_t errlen);
 int dirdb_user_enable(struct dirdb *db, const char *address, bool enabled, char *err,
                       size_t errlen);
+/* The largest quota: Maildir++ maildirsize lines hold it in 18 digits (deliver/maildir.c
+ * reads no more), well within SQLite's INTEGER. */
+#define DIRDB_QUOTA_MAX 999999999999999999ULL
+
 /* The mailbox's quota in octets (Maildir++, enforced at delivery); 0 removes it. A quota
- * above INT64_MAX (what SQLite stores) is EINVAL. */
+ * above DIRDB_QUOTA_MAX is EINVAL. */
 int dirdb_user_quota(struct dirdb *db, const char *address, uint64_t quota, char *err,
                      size_t errlen);
 /* The mailbox's SCRAM-SHA-256 credentials (sasl/scram.h text form; NULL removes them). Set

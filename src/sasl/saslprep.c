@@ -5,6 +5,7 @@
 #include "sasl/saslprep.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include <stringprep.h>
@@ -25,6 +26,27 @@ int sasl_saslprep(const char *in, size_t len, enum sasl_prep_use use, char *out,
     if (len >= outcap) {
         errno = ERANGE;
         return -1;
+    }
+    /* Printable ASCII is its own preparation (no mapping, NFKC or bidi rule touches it) and
+     * ASCII controls are prohibited (RFC 3454 C.2.1), so most passwords never reach libidn,
+     * which frees its working copies without wiping them. */
+    bool ascii = true;
+    for (size_t i = 0; i < len && ascii; i++)
+        ascii = (unsigned char)in[i] < 0x80;
+    if (ascii) {
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)in[i] < 0x20 || in[i] == 0x7f) {
+                errno = EINVAL;
+                return -1;
+            }
+        if (len == 0) {
+            errno = EINVAL;
+            return -1;
+        }
+        memcpy(out, in, len);
+        out[len] = '\0';
+        *outlen = len;
+        return 0;
     }
     memcpy(out, in, len);
     out[len] = '\0';

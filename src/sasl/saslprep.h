@@ -4,7 +4,9 @@
  * accent, a no-break space) is the same password; SCRAM clients apply it themselves
  * (RFC 5802 §2.2 Hi(Normalize(password))), and the stored SCRAM credentials are derived
  * from the prepared string. Implemented with GNU libidn's stringprep (Unicode 3.2 tables,
- * as RFC 3454 fixes them). Pure apart from libidn's own scratch allocations. */
+ * as RFC 3454 fixes them) for strings with non-ASCII characters; printable ASCII is answered
+ * here. Pure apart from libidn's own scratch allocations, which it frees without wiping: a
+ * non-ASCII password leaves copies in freed memory of the process. */
 #ifndef SLUICE_SASL_SASLPREP_H
 #define SLUICE_SASL_SASLPREP_H
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
 #include <openssl/pem.h>
 
 #include "sasl/jwt.h"
@@ -88,6 +89,8 @@ static const char *session_token_key_load(const struct conf_token_key *ck, struc
             why = k->alg == JWT_RS256 ? "not a PEM RSA public key" : "not a PEM EC public key";
         }
     }
+    if (buf != NULL)
+        OPENSSL_cleanse(buf, n); /* a refused HS256 secret is still a secret */
     free(buf);
     return why;
 }
@@ -96,6 +99,8 @@ void session_token_keys_free(struct jwt_key *keys, size_t n)
 {
     for (size_t i = 0; keys != NULL && i < n; i++) {
         EVP_PKEY_free(keys[i].pkey);
+        if (keys[i].secret != NULL)
+            OPENSSL_cleanse((void *)keys[i].secret, keys[i].secret_len);
         free((void *)keys[i].secret);
     }
     free(keys);

@@ -17,7 +17,6 @@
  */
 #include "util/json.h"
 
-#include <stdlib.h>
 #include <string.h>
 
 struct json_parser {
@@ -538,9 +537,58 @@ enum json_get json_get_int(const char *text, size_t len, const char *name, int64
     return JSON_FOUND;
 }
 
-/* The longest non-integer number read: 1e18 written out with a long fraction is well under;
- * longer ones are refused rather than cut. */
+/* The longest non-integer number read: longer ones are refused rather than cut. */
 #define JSON_NUMBER_MAX 64
+#define JSON_CEIL_MAX 1000000000000000000ULL /* 1e18: far past any date, far within int64 */
+#define JSON_EXP_CAP 100000                    /* beyond this an exponent says all or nothing */
+
+/* A number in RFC 8259 §6 syntax (s, n octets, known valid), rounded up from its decimal
+ * digits themselves: going through a double would round 1700000000.0000001 down first. */
+static enum json_get json_ceil_decimal(const unsigned char *s, size_t n, int64_t *out)
+{
+    size_t i = 0;
+    bool negative = s[0] == '-';
+    if (negative)
+        i++;
+    unsigned char digits[JSON_NUMBER_MAX];
+    size_t nd = 0, nint = 0;
+    for (; i < n && s[i] >= '0' && s[i] <= '9'; i++, nint++)
+        digits[nd++] = s[i];
+    if (i < n && s[i] == '.')
+        for (i++; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            digits[nd++] = s[i];
+    long exp = 0;
+    if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+        bool eneg = s[++i] == '-';
+        if (s[i] == '-' || s[i] == '+')
+            i++;
+        for (; i < n && s[i] >= '0' && s[i] <= '9'; i++)
+            if (exp < JSON_EXP_CAP)
+                exp = exp * 10 + (s[i] - '0');
+        if (eneg)
+            exp = -exp;
+    }
+    long point = (long)nint + exp; /* how many of the digits are before the decimal point */
+    uint64_t v = 0;
+    bool fraction = false;
+    for (size_t k = 0; k < nd; k++) {
+        unsigned d = digits[k] - '0';
+        if ((long)k >= point)
+            fraction = fraction || d != 0;
+        else if (v > (JSON_CEIL_MAX - d) / 10)
+            return JSON_WRONG_TYPE;
+        else
+            v = v * 10 + d;
+    }
+    for (long k = (long)nd; k < point && v != 0; k++) {
+        if (v > JSON_CEIL_MAX / 10)
+            return JSON_WRONG_TYPE;
+        v *= 10;
+    }
+    /* Up for a positive number with a fraction; a negative one's fraction goes toward 0. */
+    *out = negative ? -(int64_t)v : (int64_t)v + (fraction ? 1 : 0);
+    return JSON_FOUND;
+}
 
 enum json_get json_get_ceil(const char *text, size_t len, const char *name, int64_t *out)
 {
@@ -555,20 +603,9 @@ enum json_get json_get_ceil(const char *text, size_t len, const char *name, int6
                                s[value + n] == 'e' || s[value + n] == 'E' ||
                                (s[value + n] >= '0' && s[value + n] <= '9')))
         n++;
-    if (n == 0 || n >= JSON_NUMBER_MAX)
+    if (n == 0 || n >= JSON_NUMBER_MAX || !(s[value] == '-' || (s[value] >= '0' && s[value] <= '9')))
         return JSON_WRONG_TYPE;
-    /* The text validated as JSON, so these bytes are one number in RFC 8259 §6 syntax, which
-     * strtod reads alike (the daemon never changes LC_NUMERIC from "C"). */
-    char buf[JSON_NUMBER_MAX];
-    memcpy(buf, text + value, n);
-    buf[n] = '\0';
-    char *end = NULL;
-    double d = strtod(buf, &end);
-    if (end != buf + n || !(d >= -1e18 && d <= 1e18))
-        return JSON_WRONG_TYPE;
-    int64_t i = (int64_t)d; /* toward zero */
-    *out = (double)i < d ? i + 1 : i;
-    return JSON_FOUND;
+    return json_ceil_decimal(s + value, n, out);
 }
 
 enum json_get json_has_string(const char *text, size_t len, const char *name, const char *value)

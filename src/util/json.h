@@ -37,9 +37,10 @@ enum json_get json_get_int(const char *text, size_t len, const char *name, int64
 
 /* A top-level number member rounded up to an integer: an integer as json_get_int reads it,
  * or a number with a fraction or exponent within ±1e18 (RFC 7519 §2: a NumericDate may be
- * non-integer). Rounding up keeps integer comparisons exact: for an integer now,
- * now < t ⇔ now < ceil(t), and t <= now ⇔ ceil(t) <= now. Any other value is WRONG_TYPE;
- * *out is written on JSON_FOUND only. */
+ * non-integer), rounded from its decimal digits (exactly, however many). Rounding up keeps
+ * integer comparisons exact: for an integer now, now < t ⇔ now < ceil(t), and
+ * t <= now ⇔ ceil(t) <= now. Any other value is WRONG_TYPE; *out is written on JSON_FOUND
+ * only. */
 enum json_get json_get_ceil(const char *text, size_t len, const char *name, int64_t *out);
 
 /* A top-level member that is a string equal to value, or an array holding such a string:

@@ -918,17 +918,17 @@ static void test_user_quota_set_lookup_list(void **state)
     assert_int_equal(one.rows, 1);
     FAILS(dirdb_user_rows(db, "a..b", collect_user_row_cb, &c), EINVAL);
 
-    /* 0 removes it; INT64_MAX is the largest SQLite keeps. */
+    /* 0 removes it; DIRDB_QUOTA_MAX is the largest maildirsize holds. */
     OK(dirdb_user_quota(db, "bob@example.com", 0, err, sizeof err));
-    OK(dirdb_user_quota(db, "carol@example.com", (uint64_t)INT64_MAX, err, sizeof err));
+    OK(dirdb_user_quota(db, "carol@example.com", DIRDB_QUOTA_MAX, err, sizeof err));
     struct dirdb_entry e;
     OK(dirdb_lookup(db, "bob@example.com", '+', &e));
     assert_int_equal(e.quota, 0);
     OK(dirdb_lookup(db, "carol@example.com", '+', &e));
-    assert_true(e.quota == (uint64_t)INT64_MAX);
+    assert_true(e.quota == DIRDB_QUOTA_MAX);
 
-    FAILS(dirdb_user_quota(db, "carol@example.com", (uint64_t)INT64_MAX + 1, err, sizeof err),
-          EINVAL);
+    FAILS(dirdb_user_quota(db, "carol@example.com", DIRDB_QUOTA_MAX + 1, err, sizeof err), EINVAL);
+    FAILS(dirdb_user_quota(db, "carol@example.com", (uint64_t)INT64_MAX, err, sizeof err), EINVAL);
     FAILS(dirdb_user_quota(db, "carol@example.com", UINT64_MAX, err, sizeof err), EINVAL);
     FAILS(dirdb_user_quota(db, "nobody@example.com", 1, err, sizeof err), ENOENT);
     FAILS(dirdb_user_quota(db, "team@example.com", 1, err, sizeof err), ENOENT);
@@ -936,7 +936,7 @@ static void test_user_quota_set_lookup_list(void **state)
     FAILS(dirdb_user_quota(db, "not an address", 1, err, sizeof err), EINVAL);
     FAILS(dirdb_user_quota(db, NULL, 1, err, sizeof err), EINVAL);
     OK(dirdb_lookup(db, "carol@example.com", '+', &e));
-    assert_true(e.quota == (uint64_t)INT64_MAX);
+    assert_true(e.quota == DIRDB_QUOTA_MAX);
 }
 
 /* A quota column edited by hand to something that is not a positive number means none. */
@@ -961,6 +961,13 @@ static void test_user_quota_damaged_column_is_none(void **state)
         OK(dirdb_user_rows(f->db, NULL, collect_user_row_cb, &c));
         assert_string_equal(c.buf, "u@example.com|U|on|0;");
     }
+    /* Past DIRDB_QUOTA_MAX (more than maildirsize can say) reads as the maximum. */
+    assert_int_equal(sqlite3_exec(h, "UPDATE mailboxes SET quota = 9223372036854775807", NULL,
+                                  NULL, NULL),
+                     SQLITE_OK);
+    struct dirdb_entry e;
+    OK(dirdb_lookup(f->db, "u@example.com", '+', &e));
+    assert_true(e.quota == DIRDB_QUOTA_MAX);
     sqlite3_close(h);
 }
 

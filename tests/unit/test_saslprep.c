@@ -98,11 +98,33 @@ static void test_prep_erange(void **state)
     assert_int_equal(errno, ERANGE);
 }
 
+/* Printable ASCII (answered without libidn) comes out as it went in, and every ASCII control
+ * is refused (RFC 3454 C.2.1). */
+static void test_prep_ascii(void **state)
+{
+    (void)state;
+    char in[96], out[128];
+    size_t n = 0, outlen;
+    for (int c = 0x20; c < 0x7f; c++)
+        in[n++] = (char)c;
+    assert_int_equal(sasl_saslprep(in, n, SASL_PREP_STORED, out, sizeof out, &outlen), 0);
+    assert_int_equal(outlen, n);
+    assert_memory_equal(out, in, n);
+    for (int c = 0x01; c < 0x80; c = c == 0x1f ? 0x7f : c + 1) {
+        char bad[3] = {'a', (char)c, 'b'};
+        errno = 0;
+        if (sasl_saslprep(bad, sizeof bad, SASL_PREP_QUERY, out, sizeof out, &outlen) != -1 ||
+            errno != EINVAL || out[0] != '\0')
+            fail_msg("control 0x%02x was not refused", c);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_prep_table),
         cmocka_unit_test(test_prep_erange),
+        cmocka_unit_test(test_prep_ascii),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

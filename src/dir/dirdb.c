@@ -1,6 +1,7 @@
-/* dirdb: the SQLite directory store (see dirdb.h). Called by the administration tool
- * directly and by the daemon from a worker thread, never from an event loop (every call
- * may wait up to the 5 s busy timeout). Invariants: every statement is prepared with
+/* dirdb: the SQLite directory store (see dirdb.h); its listings are in dirdb_list.c. Called
+ * by the administration tool and by dir/dir_sqlite in the daemon's processes, on their
+ * event loops: in WAL mode a read never waits for a writer (the 5 s busy timeout is for
+ * the tool's writes, and for a reader only in rare WAL recovery). Invariants: every statement is prepared with
  * bound parameters, so an address is data and never SQL (HOSTILE-INPUTS B3); every
  * address reaching the database has passed dirdb_canon_addr, so domains are stored in
  * lower case (RFC 5321 §2.4: the local part is kept as given) and address columns compare
@@ -11,6 +12,7 @@
  * schema version lives in PRAGMA user_version; a file with any other version is refused,
  * never migrated blindly. */
 #include "dir/dirdb.h"
+#include "dir/dirdb_priv.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -18,10 +20,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include <sqlite3.h>
 
 #define DIRDB_SCHEMA_VERSION 1
-#define DIRDB_DOMAIN_MAX 255 /* RFC 1035 §2.3.4 */
 #define DIRDB_HASH_MAX (sizeof(((struct dirdb_entry *)0)->password_hash) - 1)
 #define DIRDB_SCRAM_MAX (sizeof(((struct dirdb_entry *)0)->scram) - 1)
 #define DIRDB_FINGERPRINT_LEN 64 /* hex digits of a SHA-256 */
@@ -30,10 +30,6 @@
 #define DIRDB_OWNS_DEPTH "10"
 #define DIRDB_BUSY_MS 5000
 
-struct dirdb {
-    sqlite3 *h;
-    char error[160]; /* the last failure's message: a ROLLBACK would clear SQLite's own */
-};
 
 static const char *const dirdb_schema[] = {
     "CREATE TABLE IF NOT EXISTS domains (name TEXT PRIMARY KEY NOT NULL, catchall TEXT)",
@@ -70,7 +66,7 @@ static int dirdb_refuse(int e, char *err, size_t errlen, const char *what)
 }
 
 /* A failed read: errno EIO, SQLite's message kept for dirdb_errmsg. */
-static void dirdb_io(struct dirdb *db)
+void dirdb_io(struct dirdb *db)
 {
     snprintf(db->error, sizeof db->error, "%s", sqlite3_errmsg(db->h));
     errno = EIO;
@@ -89,7 +85,7 @@ static bool dirdb_is_ctl_or_space(unsigned char c)
 }
 
 /* Letters, digits, '-' and '.', no empty label; lower-cased into out. */
-static bool dirdb_canon_domain(const char *in, size_t len, char out[DIRDB_DOMAIN_MAX + 1])
+bool dirdb_canon_domain(const char *in, size_t len, char out[DIRDB_DOMAIN_MAX + 1])
 {
     if (len == 0 || len > DIRDB_DOMAIN_MAX)
         return false;
@@ -152,7 +148,7 @@ static bool dirdb_ascii_caseeq(const char *a, const char *b)
 }
 
 /* Prepares sql and binds args[i] (NULL binds SQL NULL) to ?1..?n. */
-static int dirdb_prep(struct dirdb *db, const char *sql, const char *const *args, size_t n,
+int dirdb_prep(struct dirdb *db, const char *sql, const char *const *args, size_t n,
                       sqlite3_stmt **st)
 {
     int rc = sqlite3_prepare_v2(db->h, sql, -1, st, NULL);
@@ -473,14 +469,14 @@ int dirdb_user_quota(struct dirdb *db, const char *address, uint64_t quota, char
                         args, 2, true, err, errlen);
 }
 
-static const char *dirdb_col(sqlite3_stmt *st, int i)
+const char *dirdb_col(sqlite3_stmt *st, int i)
 {
     return (const char *)sqlite3_column_text(st, i);
 }
 
 /* A quota column: NULL, or anything not a positive number (a hand-edited row), is none;
  * one past DIRDB_QUOTA_MAX is as good as unlimited and reads as the maximum. */
-static uint64_t dirdb_col_quota(sqlite3_stmt *st, int i)
+uint64_t dirdb_col_quota(sqlite3_stmt *st, int i)
 {
     if (sqlite3_column_type(st, i) != SQLITE_INTEGER)
         return 0;
@@ -718,140 +714,13 @@ int dirdb_domain_exists(struct dirdb *db, const char *domain)
     return r;
 }
 
-/* The listings take an optional domain filter; NULL lists every domain. */
-static int dirdb_filter(const char *domain, char d[DIRDB_DOMAIN_MAX + 1], const char **arg)
-{
-    *arg = NULL;
-    if (domain == NULL)
-        return 0;
-    if (!dirdb_canon_domain(domain, strlen(domain), d)) {
-        errno = EINVAL;
-        return -1;
-    }
-    *arg = d;
-    return 0;
-}
-
-static int dirdb_step_done(struct dirdb *db, sqlite3_stmt *st, int rc)
+int dirdb_step_done(struct dirdb *db, sqlite3_stmt *st, int rc)
 {
     sqlite3_finalize(st);
     if (rc == SQLITE_DONE || rc == SQLITE_ROW)
         return 0;
     dirdb_io(db);
     return -1;
-}
-
-int dirdb_domain_list(struct dirdb *db, dirdb_domain_fn fn, void *arg)
-{
-    sqlite3_stmt *st;
-    if (dirdb_prep(db, "SELECT name, catchall FROM domains ORDER BY name", NULL, 0, &st) !=
-        SQLITE_OK) {
-        dirdb_io(db);
-        return -1;
-    }
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (!fn(dirdb_col(st, 0), dirdb_col(st, 1), arg))
-            break;
-    return dirdb_step_done(db, st, rc);
-}
-
-/* A listing's statement: sql takes the domain (or NULL for all) as ?1, bound from d, which
- * must live as long as the statement. 0, or -1 with errno. */
-static int dirdb_list_prepare(struct dirdb *db, const char *sql, const char *domain,
-                              char d[DIRDB_DOMAIN_MAX + 1], sqlite3_stmt **st)
-{
-    const char *args[1];
-    if (dirdb_filter(domain, d, &args[0]) != 0)
-        return -1;
-    if (dirdb_prep(db, sql, args, 1, st) != SQLITE_OK) {
-        dirdb_io(db);
-        return -1;
-    }
-    return 0;
-}
-
-/* A listing whose rows are two strings (and a flag in column 2 for fn3): one loop for all
- * of them. */
-typedef bool (*dirdb_row2_fn)(const char *a, const char *b, void *arg);
-typedef bool (*dirdb_row3_fn)(const char *a, const char *b, bool flag, void *arg);
-
-static int dirdb_list_rows(struct dirdb *db, const char *sql, const char *domain, dirdb_row2_fn fn2,
-                           dirdb_row3_fn fn3, void *arg)
-{
-    char d[DIRDB_DOMAIN_MAX + 1];
-    sqlite3_stmt *st;
-    if (dirdb_list_prepare(db, sql, domain, d, &st) != 0)
-        return -1;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        bool more = fn3 != NULL ? fn3(dirdb_col(st, 0), dirdb_col(st, 1),
-                                      sqlite3_column_int(st, 2) != 0, arg)
-                                : fn2(dirdb_col(st, 0), dirdb_col(st, 1), arg);
-        if (!more)
-            break;
-    }
-    return dirdb_step_done(db, st, rc);
-}
-
-int dirdb_user_list(struct dirdb *db, const char *domain, dirdb_user_fn fn, void *arg)
-{
-    return dirdb_list_rows(db,
-                           "SELECT address, name, enabled FROM mailboxes"
-                           " WHERE ?1 IS NULL OR domain = ?1 ORDER BY address",
-                           domain, NULL, fn, arg);
-}
-
-int dirdb_user_rows(struct dirdb *db, const char *domain, dirdb_user_row_fn fn, void *arg)
-{
-    char d[DIRDB_DOMAIN_MAX + 1];
-    sqlite3_stmt *st;
-    if (dirdb_list_prepare(db,
-                           "SELECT address, name, enabled, quota FROM mailboxes"
-                           " WHERE ?1 IS NULL OR domain = ?1 ORDER BY address",
-                           domain, d, &st) != 0)
-        return -1;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *name = dirdb_col(st, 1);
-        struct dirdb_user_row row = {.address = dirdb_col(st, 0),
-                                     .name = name != NULL ? name : "",
-                                     .enabled = sqlite3_column_int(st, 2) != 0,
-                                     .quota = dirdb_col_quota(st, 3)};
-        if (row.address == NULL) { /* NOT NULL in the schema: SQLite ran out of memory */
-            rc = SQLITE_NOMEM;
-            break;
-        }
-        if (!fn(&row, arg))
-            break;
-    }
-    return dirdb_step_done(db, st, rc);
-}
-
-int dirdb_alias_list(struct dirdb *db, const char *domain, dirdb_alias_fn fn, void *arg)
-{
-    return dirdb_list_rows(db,
-                           "SELECT alias, target FROM aliases"
-                           " WHERE ?1 IS NULL OR domain = ?1 ORDER BY alias, target",
-                           domain, fn, NULL, arg);
-}
-
-int dirdb_relocated_list(struct dirdb *db, const char *domain, dirdb_relocated_fn fn, void *arg)
-{
-    return dirdb_list_rows(db,
-                           "SELECT address, new_address, forward FROM relocated"
-                           " WHERE ?1 IS NULL OR domain = ?1 ORDER BY address",
-                           domain, NULL, fn, arg);
-}
-
-/* A certificate's domain is its mailbox's. */
-int dirdb_cert_list(struct dirdb *db, const char *domain, dirdb_cert_fn fn, void *arg)
-{
-    return dirdb_list_rows(db,
-                           "SELECT c.fingerprint, c.address FROM certificates c"
-                           " JOIN mailboxes m ON m.address = c.address"
-                           " WHERE ?1 IS NULL OR m.domain = ?1 ORDER BY c.address, c.fingerprint",
-                           domain, fn, NULL, arg);
 }
 
 /* Looks up one canonical address as relocated, mailbox, then alias: 1 found (out filled),

@@ -255,13 +255,21 @@ struct auth_login_lookup {
     struct auth_check *check;
 };
 
+/* The session a directory answer is for, or NULL when it closed or left AUTH meanwhile;
+ * frees lk either way. */
+static struct session *auth_lookup_session(struct auth_login_lookup *lk)
+{
+    struct session *s = session_find(lk->srv, lk->session_id);
+    free(lk);
+    return s != NULL && s->auth != NULL && !s->closing ? s : NULL;
+}
+
 static void auth_password_cb(const struct dir_answer *ans, void *arg)
 {
     struct auth_login_lookup *lk = arg;
     struct auth_check *c = lk->check;
-    struct session *s = session_find(lk->srv, lk->session_id);
-    free(lk);
-    if (s == NULL || s->auth == NULL || s->closing) {
+    struct session *s = auth_lookup_session(lk);
+    if (s == NULL) {
         OPENSSL_cleanse(c, sizeof *c);
         free(c);
         return;
@@ -401,10 +409,8 @@ static void auth_scram_server_first(struct session *s)
 
 static void auth_scram_creds_cb(const struct dir_answer *ans, void *arg)
 {
-    struct auth_login_lookup *lk = arg;
-    struct session *s = session_find(lk->srv, lk->session_id);
-    free(lk);
-    if (s == NULL || s->auth == NULL || s->closing)
+    struct session *s = auth_lookup_session(arg);
+    if (s == NULL)
         return;
     struct session_auth *a = s->auth;
     if (ans->result == DIR_TEMPFAIL) {
@@ -529,10 +535,8 @@ static void auth_bearer_refuse(struct session *s, const char *reason)
 
 static void auth_bearer_login_cb(const struct dir_answer *ans, void *arg)
 {
-    struct auth_login_lookup *lk = arg;
-    struct session *s = session_find(lk->srv, lk->session_id);
-    free(lk);
-    if (s == NULL || s->auth == NULL || s->closing)
+    struct session *s = auth_lookup_session(arg);
+    if (s == NULL)
         return;
     if (ans->result == DIR_TEMPFAIL)
         auth_tempfail(s, "directory unavailable");
@@ -610,10 +614,8 @@ static void auth_bearer(struct session *s, const uint8_t *msg, size_t len)
 
 static void auth_external_cb(const struct dir_answer *ans, void *arg)
 {
-    struct auth_login_lookup *lk = arg;
-    struct session *s = session_find(lk->srv, lk->session_id);
-    free(lk);
-    if (s == NULL || s->auth == NULL || s->closing)
+    struct session *s = auth_lookup_session(arg);
+    if (s == NULL)
         return;
     struct session_auth *a = s->auth;
     if (ans->result == DIR_TEMPFAIL) {

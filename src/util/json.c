@@ -334,6 +334,24 @@ static bool json_names_add(struct json_names *names, const unsigned char *s, siz
     return true;
 }
 
+/* After a member or an element: the container's close (1), or a comma and the space after
+ * it (0: another follows); anything else is an error (-1). */
+static int json_next_item(struct json_parser *p, unsigned char close)
+{
+    json_skip_ws(p);
+    if (p->pos >= p->len)
+        return -1;
+    if (p->s[p->pos] == close) {
+        p->pos++;
+        return 1;
+    }
+    if (p->s[p->pos] != ',')
+        return -1;
+    p->pos++;
+    json_skip_ws(p);
+    return 0;
+}
+
 /* RFC 8259 §4. depth counts this object; names is non-NULL for the top-level object only. */
 static bool json_parse_object(struct json_parser *p, int depth, struct json_names *names)
 {
@@ -360,17 +378,9 @@ static bool json_parse_object(struct json_parser *p, int depth, struct json_name
         json_skip_ws(p);
         if (!json_parse_value(p, depth))
             return false;
-        json_skip_ws(p);
-        if (p->pos >= p->len)
-            return false;
-        if (p->s[p->pos] == '}') {
-            p->pos++;
-            return true;
-        }
-        if (p->s[p->pos] != ',')
-            return false;
-        p->pos++;
-        json_skip_ws(p);
+        int next = json_next_item(p, '}');
+        if (next != 0)
+            return next > 0;
     }
 }
 
@@ -388,17 +398,9 @@ static bool json_parse_array(struct json_parser *p, int depth)
     for (;;) {
         if (!json_parse_value(p, depth))
             return false;
-        json_skip_ws(p);
-        if (p->pos >= p->len)
-            return false;
-        if (p->s[p->pos] == ']') {
-            p->pos++;
-            return true;
-        }
-        if (p->s[p->pos] != ',')
-            return false;
-        p->pos++;
-        json_skip_ws(p);
+        int next = json_next_item(p, ']');
+        if (next != 0)
+            return next > 0;
     }
 }
 

@@ -99,6 +99,7 @@ static int dir_cli_status(int e)
     switch (e) {
     case EINVAL:
     case ENOTEMPTY:
+    case ERANGE:
         return DIR_CLI_EX_DATAERR;
     case ENOENT:
         return DIR_CLI_EX_NOUSER;

@@ -129,6 +129,13 @@ int worker_main(const struct config *cfg, const int *fds, unsigned index)
         log_event("worker_error", "what=directory error=\"%s\"", err);
         goto out;
     }
+    const char *late = getenv("SLUICE_DIR_DELAY_MS");
+    if (late != NULL && late[0] != '\0') {
+        dir = dir_answer_later(dir, w.base, (unsigned)strtoul(late, NULL, 10) % 60000u);
+        if (dir == NULL)
+            goto out;
+        log_event("directory_late", "delay_ms=%s", late);
+    }
     if (cfg->tls_certificate != NULL && cfg->tls_key != NULL) {
         tls = tls_server_ctx(cfg->tls_certificate, cfg->tls_key, err, sizeof err);
         if (tls == NULL)
@@ -169,6 +176,7 @@ out:
         listener_free(w.listeners[i]);
     /* Commits in flight finish (and answer their sessions) before the sessions go; messages
      * still arriving are dropped first, as the store requires. */
+    dir_abort_pending(dir); /* the callbacks look for sessions, which go below */
     if (w.srv != NULL)
         session_server_abort_messages(w.srv);
     if (store != NULL)

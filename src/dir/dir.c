@@ -74,7 +74,7 @@ void dir_lookup(struct dir *d, const char *address, dir_lookup_cb cb, void *arg)
 void dir_expand(struct dir *d, const char *address, dir_expand_cb cb, void *arg)
 {
     if (d == NULL)
-        cb(DIR_NOT_FOUND, NULL, 0, arg);
+        cb(DIR_NOT_FOUND, NULL, 0, 0, arg);
     else
         d->ops->expand(d, address, cb, arg);
 }
@@ -101,6 +101,12 @@ void dir_owns(struct dir *d, const char *login, const char *sender, dir_lookup_c
         dir_answer_only(DIR_NOT_FOUND, cb, arg);
     else
         d->ops->owns(d, login, sender, cb, arg);
+}
+
+void dir_abort_pending(struct dir *d)
+{
+    if (d != NULL && d->ops->abort_pending != NULL)
+        d->ops->abort_pending(d);
 }
 
 void dir_close(struct dir *d)

@@ -12,6 +12,7 @@
 #include <stddef.h>
 
 struct config;
+struct event_base;
 
 enum dir_result {
     DIR_MAILBOX,   /* a local mailbox */
@@ -65,10 +66,11 @@ void dir_lookup(struct dir *d, const char *address, dir_lookup_cb cb, void *arg)
  * callback only). One level: the caller expands targets that are aliases again (with its
  * own depth limit and loop check). A relocated address with forwarding, a subaddress and a
  * catch-all answer DIR_ALIAS with the one address mail goes to. For a mailbox, NOT_FOUND or
- * TEMPFAIL, n is 0. Used by the queue manager, which needs the answer during the call: every
- * backend here gives it so. */
+ * TEMPFAIL, n is 0; a mailbox's quota (octets, 0 when none) comes with the same answer, so
+ * delivery needs one lookup. Used by the queue manager, which needs the answer during the
+ * call: every backend here gives it so. */
 typedef void (*dir_expand_cb)(enum dir_result result, const char *const *targets, size_t n,
-                              void *arg);
+                              uint64_t quota, void *arg);
 void dir_expand(struct dir *d, const char *address, dir_expand_cb cb, void *arg);
 
 #define DIR_ALIAS_TARGETS_MAX 1000 /* per alias */
@@ -85,6 +87,21 @@ void dir_certificate(struct dir *d, const char *fingerprint, dir_lookup_cb cb, v
 /* May the mailbox login send as sender (RFC 6409 §6.1)? MAILBOX when it owns it (its own
  * address, or an alias that reaches it), NOT_FOUND when not, TEMPFAIL. */
 void dir_owns(struct dir *d, const char *login, const char *sender, dir_lookup_cb cb, void *arg);
+
+/* Answer every request still waiting for its backend with DIR_TEMPFAIL, now, and every
+ * later one at once the same way. A process calls it before the state its callbacks look
+ * for goes (a worker before its sessions are freed), since an answer that never comes
+ * leaks what the caller handed in as arg. Nothing to do for a backend that answers during
+ * the call. */
+void dir_abort_pending(struct dir *d);
+
+/* A directory that hands every answer of d over from the event loop of base, delay_ms
+ * later (0: the next turn). It is how the tests show that the session takes an answer that
+ * comes after the call returned, as a networked backend's would: found again by id, in
+ * order, and dropped for a session that has gone. The worker wraps its directory so when
+ * SLUICE_DIR_DELAY_MS is set; the queue manager never does (dir_expand above). The new
+ * directory owns d (dir_close closes both); NULL when out of memory (d is then closed). */
+struct dir *dir_answer_later(struct dir *d, struct event_base *base, unsigned delay_ms);
 
 void dir_close(struct dir *d);
 

@@ -283,11 +283,8 @@ static struct dir_entry *dir_file_get(struct dir_files *d, const char *address)
     struct dir_entry *e = dir_find(d, address, strlen(address));
     char base[1024];
     if ((e == NULL || e->address == NULL) &&
-        dir_strip_subaddress(address, d->base.separator, base, sizeof base)) {
-        e = dir_find(d, base, strlen(base));
-        if (e != NULL && e->kind != DIR_MAILBOX)
-            e = NULL; /* a subaddress reaches mailboxes only */
-    }
+        dir_strip_subaddress(address, d->base.separator, base, sizeof base))
+        e = dir_find(d, base, strlen(base)); /* a mailbox or an alias, as in the SQLite store */
     return e;
 }
 
@@ -302,11 +299,12 @@ static void dir_file_expand(struct dir *dd, const char *address, dir_expand_cb c
     struct dir_files *d = (struct dir_files *)dd;
     struct dir_entry *e = dir_file_get(d, address);
     if (e == NULL || e->address == NULL)
-        cb(DIR_NOT_FOUND, NULL, 0, arg);
+        cb(DIR_NOT_FOUND, NULL, 0, 0, arg);
     else if (e->kind == DIR_MAILBOX && strcasecmp(e->address, address) != 0)
-        cb(DIR_ALIAS, (const char *const *)&e->address, 1, arg);
+        cb(DIR_ALIAS, (const char *const *)&e->address, 1, 0, arg);
     else
-        cb(e->kind, (const char *const *)e->targets, e->kind == DIR_ALIAS ? e->ntargets : 0, arg);
+        cb(e->kind, (const char *const *)e->targets, e->kind == DIR_ALIAS ? e->ntargets : 0, 0,
+           arg);
 }
 
 static void dir_file_none(struct dir *d, const char *key, dir_lookup_cb cb, void *arg)

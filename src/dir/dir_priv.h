@@ -14,6 +14,7 @@ struct dir_ops {
     void (*owns)(struct dir *d, const char *login, const char *sender, dir_lookup_cb cb,
                  void *arg);
     void (*close)(struct dir *d);
+    void (*abort_pending)(struct dir *d); /* NULL: every answer comes during the call */
     bool has_domains;
 };
 

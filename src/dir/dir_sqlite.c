@@ -21,13 +21,19 @@ struct dir_sqlite {
     char separator;
 };
 
+_Static_assert(DIR_ALIAS_TARGETS_MAX == DIRDB_ALIAS_TARGETS_MAX,
+               "the store refuses the targets expansion could not hold");
+
 /* errno says what kind of failure; for a database error (EIO) SQLite's message says which. */
 static void dir_sqlite_fail(struct dir_sqlite *d, const char *what, const char *address)
 {
     int err = errno;
-    const char *why = strerror(err), *msg = err == EIO ? dirdb_errmsg(d->db) : "-";
-    char error[128], sqlite[200];
-    log_event("directory_error", "op=%s address=<%s> error=%s sqlite=%s", what, address,
+    const char *why = err == ERANGE ? "more than " DIRDB_STR(DIRDB_ALIAS_TARGETS_MAX) " targets"
+                                    : strerror(err);
+    const char *msg = err == EIO ? dirdb_errmsg(d->db) : "-";
+    char addr[600], error[128], sqlite[200];
+    log_event("directory_error", "op=%s address=<%s> error=%s sqlite=%s", what,
+              log_value(addr, sizeof addr, address, strlen(address)),
               log_value(error, sizeof error, why, strlen(why)),
               log_value(sqlite, sizeof sqlite, msg, strlen(msg)));
 }
@@ -98,7 +104,7 @@ static void dir_sqlite_expand(struct dir *dd, const char *address, dir_expand_cb
     struct dirdb_entry *e = malloc(sizeof *e);
     if (e == NULL || dir_sqlite_get(d, address, d->separator, e) != 0) {
         free(e);
-        cb(DIR_TEMPFAIL, NULL, 0, arg);
+        cb(DIR_TEMPFAIL, NULL, 0, 0, arg);
         return;
     }
     const char *one[1] = {e->address};
@@ -106,15 +112,15 @@ static void dir_sqlite_expand(struct dir *dd, const char *address, dir_expand_cb
     case DIRDB_MAILBOX:
         /* A subaddress or a catch-all: mail goes to the canonical mailbox. */
         if (strcasecmp(e->address, address) != 0)
-            cb(DIR_ALIAS, one, 1, arg);
+            cb(DIR_ALIAS, one, 1, 0, arg);
         else
-            cb(DIR_MAILBOX, NULL, 0, arg);
+            cb(DIR_MAILBOX, NULL, 0, e->quota, arg);
         break;
     case DIRDB_RELOCATED:
         if (e->forward)
-            cb(DIR_ALIAS, one, 1, arg);
+            cb(DIR_ALIAS, one, 1, 0, arg);
         else
-            cb(DIR_NOT_FOUND, NULL, 0, arg);
+            cb(DIR_NOT_FOUND, NULL, 0, 0, arg);
         break;
     case DIRDB_ALIAS: {
         size_t n = 0;
@@ -122,20 +128,22 @@ static void dir_sqlite_expand(struct dir *dd, const char *address, dir_expand_cb
         const char **v = calloc(DIR_ALIAS_TARGETS_MAX, sizeof *v);
         if (t == NULL || v == NULL ||
             dirdb_alias_targets(d->db, e->address, t, DIR_ALIAS_TARGETS_MAX, &n) != 0) {
+            /* ERANGE too: the store refuses the 1001st target, so only a hand-edited
+             * table gets here; mail waits for the operator rather than bouncing. */
             if (t != NULL && v != NULL)
                 dir_sqlite_fail(d, "alias", address);
-            cb(DIR_TEMPFAIL, NULL, 0, arg);
+            cb(DIR_TEMPFAIL, NULL, 0, 0, arg);
         } else {
             for (size_t i = 0; i < n; i++)
                 v[i] = t[i];
-            cb(DIR_ALIAS, v, n, arg);
+            cb(DIR_ALIAS, v, n, 0, arg);
         }
         free(t);
         free(v);
         break;
     }
     default:
-        cb(dir_sqlite_kind(e->kind), NULL, 0, arg);
+        cb(dir_sqlite_kind(e->kind), NULL, 0, 0, arg);
         break;
     }
     free(e);

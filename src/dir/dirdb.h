@@ -16,6 +16,9 @@ struct dirdb;
 
 #define DIRDB_ADDR_MAX 320
 #define DIRDB_NAME_MAX 256
+#define DIRDB_ALIAS_TARGETS_MAX 1000 /* targets of one alias; dirdb_alias_add refuses more */
+#define DIRDB_STR_(x) #x
+#define DIRDB_STR(x) DIRDB_STR_(x) /* a limit above as text, for SQL and messages */
 
 /* Open (creating the file, mode 0600, and its schema when missing). NULL with a message in
  * err. A file with a schema version this code does not know is refused. */
@@ -69,6 +72,7 @@ int dirdb_cert_lookup(struct dirdb *db, const char *fingerprint, char address[DI
  * reaches login. The caller strips a subaddress first. 1 yes, 0 no, -1 errno EIO/EINVAL. */
 int dirdb_owns(struct dirdb *db, const char *login, const char *sender);
 
+/* ERANGE when the alias has DIRDB_ALIAS_TARGETS_MAX targets already. */
 int dirdb_alias_add(struct dirdb *db, const char *alias, const char *target, char *err,
                     size_t errlen);
 /* target NULL: every target of the alias. */

@@ -387,6 +387,7 @@ struct sched_expand {
     uint32_t parent;
     size_t added;
     bool too_many;
+    uint64_t quota; /* MAILBOX: its Maildir++ limit, 0 when none */
 };
 
 static bool sched_has_rcpt(const struct sched_msg *m, const char *addr)
@@ -398,11 +399,12 @@ static bool sched_has_rcpt(const struct sched_msg *m, const char *addr)
 }
 
 static void sched_expand_cb(enum dir_result result, const char *const *targets, size_t n,
-                            void *arg)
+                            uint64_t quota, void *arg)
 {
     struct sched_expand *x = arg;
     x->answered = true;
     x->result = result;
+    x->quota = quota;
     for (size_t k = 0; k < n && result == DIR_ALIAS; k++) {
         /* Loop-safe: an address already in the message is never added again, so an alias
          * cycle ends when it comes round. */
@@ -423,21 +425,6 @@ static void sched_expand_cb(enum dir_result result, const char *const *targets, 
         sched_log_rcpt(x->s, x->m, QLOG_ADDED, (uint32_t)i);
         x->added++;
     }
-}
-
-/* A mailbox's quota, from dir_lookup (answered during the call, as dir_expand is). */
-struct sched_quota {
-    bool answered;
-    enum dir_result result;
-    uint64_t quota;
-};
-
-static void sched_quota_cb(const struct dir_answer *a, void *arg)
-{
-    struct sched_quota *q = arg;
-    q->answered = true;
-    q->result = a->result;
-    q->quota = a->result == DIR_MAILBOX ? a->quota : 0;
 }
 
 /* Does the expansion of i's envelope recipient hold anything but aliases (something that
@@ -553,16 +540,6 @@ static bool sched_route_local(struct sched *s, struct sched_msg *m, uint32_t i, 
         j->idx[j->n++] = i;
         return true;
     }
-    /* A mailbox's Maildir++ quota goes to the agent; the bare postmaster without a mailbox
-     * has none. A mailbox removed since dir_expand delivers without one this time. */
-    struct sched_quota q = {.result = DIR_NOT_FOUND};
-    if (x.result == DIR_MAILBOX) {
-        dir_lookup(s->dir, full, sched_quota_cb, &q);
-        if (!q.answered || q.result == DIR_TEMPFAIL) {
-            sched_fail_now(s, m, i, DELIVER_TEMPFAIL, "4.3.0", "directory lookup failed");
-            return true;
-        }
-    }
     const char *tmpl = dom >= 0 && cfg->domain_delivery[dom].maildir != NULL
                            ? cfg->domain_delivery[dom].maildir
                        : cfg->delivery.maildir != NULL ? cfg->delivery.maildir
@@ -593,7 +570,7 @@ static bool sched_route_local(struct sched *s, struct sched_msg *m, uint32_t i, 
     if (j->fixed_len > 1)
         j->fixed_len--; /* the directory holding the first templated part */
     snprintf(j->rcpt, sizeof j->rcpt, "%s", m->r[i].addr);
-    j->quota = q.quota;
+    j->quota = x.result == DIR_MAILBOX ? x.quota : 0; /* the bare postmaster has none */
     j->idx[j->n++] = i;
     m->r[i].state = SCHED_R_BUSY;
     m->busy++;

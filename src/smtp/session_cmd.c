@@ -617,8 +617,9 @@ static void cmd_vrfy(struct session *s, const struct proto_command *cmd)
 
 /* RFC 5321 §3.5.2: one member per line of a multi-line 250. */
 static void session_expn_cb(enum dir_result result, const char *const *targets, size_t n,
-                            void *arg)
+                            uint64_t quota, void *arg)
 {
+    (void)quota;
     struct verify_lookup *v = arg;
     struct session *s = session_find(v->srv, v->session_id);
     if (s != NULL && !s->closing) {
@@ -639,6 +640,8 @@ static void session_expn_cb(enum dir_result result, const char *const *targets, 
             session_reply(s, REPLY_VRFY_OK, self);
         } else if (result == DIR_TEMPFAIL) {
             session_reply(s, REPLY_LOCAL_ERROR, NULL);
+        } else if (result == DIR_DISABLED) {
+            session_reply(s, REPLY_MAILBOX_DISABLED, v->addr); /* as VRFY and RCPT say */
         } else {
             session_reply(s, REPLY_USER_UNKNOWN, v->addr);
         }

@@ -340,14 +340,14 @@ def test_rfc5802_s6_scram_client_flag_y_refused_when_plus_is_offered(make_daemon
     s.close()
 
 
-def scram_plus(s, user, password, cb_name, cb_data):
-    """A SCRAM-SHA-256-PLUS client (RFC 5802 §3, §7; RFC 7677): returns the final reply code,
-    after checking the server's signature when it sent one."""
-    gs2 = "p=%s,," % cb_name
+def scram_exchange(docmd, mech, user, password, gs2="n,,", cb_data=b""):
+    """A SCRAM-SHA-256[-PLUS] client (RFC 5802 §3, §7; RFC 7677) over docmd(cmd, args) ->
+    (code, text) as smtplib's. Returns (code, text) of the reply that ended it; a server
+    signature sent as the last challenge is checked."""
     bare = "n=%s,r=%s" % (user, b64(os.urandom(18)))
-    code, resp = s.docmd("AUTH", "SCRAM-SHA-256-PLUS " + b64(gs2 + bare))
+    code, resp = docmd("AUTH", "%s %s" % (mech, b64(gs2 + bare)))
     if code != 334:
-        return code
+        return code, resp
     server_first = base64.b64decode(resp).decode()
     attrs = dict(kv.split("=", 1) for kv in server_first.split(","))
     salted = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(attrs["s"]),
@@ -358,14 +358,19 @@ def scram_plus(s, user, password, cb_name, cb_data):
     auth_message = ",".join([bare, server_first, without_proof]).encode()
     sig = hmac.new(stored_key, auth_message, hashlib.sha256).digest()
     proof = bytes(a ^ b for a, b in zip(client_key, sig))
-    code, resp = s.docmd(b64(without_proof + ",p=" + b64(proof)))
+    code, resp = docmd(b64(without_proof + ",p=" + b64(proof)), "")
     if code != 334:
-        return code
+        return code, resp
     server_key = hmac.new(salted, b"Server Key", hashlib.sha256).digest()
     assert base64.b64decode(resp).decode() == \
         "v=" + b64(hmac.new(server_key, auth_message, hashlib.sha256).digest())
-    code, resp = s.docmd("")
-    return code
+    return docmd("", "")
+
+
+def scram_plus(s, user, password, cb_name, cb_data):
+    """SCRAM-SHA-256-PLUS over an smtplib connection: the final reply code."""
+    return scram_exchange(s.docmd, "SCRAM-SHA-256-PLUS", user, password, "p=%s,," % cb_name,
+                          cb_data)[0]
 
 
 def test_rfc5929_s4_1_scram_plus_tls_server_end_point(make_daemon):

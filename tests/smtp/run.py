@@ -90,7 +90,7 @@ class Fail(Exception):
 
 STEP_RE = re.compile(r"^([A-Z][A-Z-]*)(\*(\d*))?:(?: (.*))?$")
 OPS = {"C", "R", "S", "TLS", "TLS-CLOSE", "WAIT", "CLOSED", "QUEUED", "INCOMING", "CONNECT",
-       "USE", "LOG", "QFILE", "QFILE-NOT", "RESET", "CLOSE", "SQL"}
+       "USE", "LOG", "LOG-ALL", "QFILE", "QFILE-NOT", "RESET", "CLOSE", "SQL"}
 
 
 def unescape(text, lineno):
@@ -132,6 +132,7 @@ class Transcript:
         self.path = path
         self.name = os.path.splitext(os.path.basename(path))[0]
         self.config = []
+        self.env = []
         self.listener = "smtp"
         self.steps = []
         self.error = None
@@ -150,12 +151,17 @@ class Transcript:
             if not line.strip():
                 continue
             if line.startswith("#"):
-                m = re.match(r"#\s*(config|listener|greeting):\s?(.*)$", line)
+                m = re.match(r"#\s*(config|listener|greeting|env):\s?(.*)$", line)
                 if m is None:
                     continue
                 key, val = m.group(1), m.group(2)
                 if key == "config":
                     self.config.append(val)
+                elif key == "env":
+                    m2 = re.fullmatch(r"([A-Z_][A-Z0-9_]*)=(.*)", val.strip())
+                    if m2 is None:
+                        raise ParseError(f"line {n}: # env: takes NAME=VALUE")
+                    self.env.append((m2.group(1), m2.group(2)))
                 elif key == "listener":
                     self.listener = val.strip()
                 elif val.strip() not in ("no", "yes"):
@@ -180,7 +186,7 @@ class Transcript:
                     raise ParseError(f"line {n}: R*N over {FLOOD_MAX} bytes")
                 if op == "R" and not data:
                     raise ParseError(f"line {n}: R: with nothing to send")
-            elif op in ("S", "LOG", "QFILE", "QFILE-NOT"):
+            elif op in ("S", "LOG", "LOG-ALL", "QFILE", "QFILE-NOT"):
                 try:
                     data = re.compile(arg.encode("utf-8"),
                                       re.MULTILINE if op.startswith("QFILE") else 0)
@@ -222,7 +228,7 @@ class Transcript:
             raise ParseError("no steps")
 
     def config_key(self):
-        return tuple(self.config)
+        return (tuple(self.config), tuple(self.env))
 
 
 # ---------------------------------------------------------------- connections
@@ -480,9 +486,10 @@ def free_ports(n):
 
 
 class Daemon:
-    def __init__(self, sluiced, config_lines, keep):
+    def __init__(self, sluiced, config_lines, keep, env):
         self.sluiced = sluiced
         self.config_lines = config_lines
+        self.env = env
         self.keep = keep
         self.proc = None
         self.dir = None
@@ -547,7 +554,8 @@ class Daemon:
         try:
             self.proc = subprocess.Popen([self.sluiced, "-c", self.conf], stdin=subprocess.DEVNULL,
                                          stdout=self.log, stderr=self.log, cwd=self.dir,
-                                         start_new_session=True)
+                                         start_new_session=True,
+                                         env=dict(os.environ, **self.env))
         except OSError as e:
             return f"cannot run {self.sluiced}: {e}"
         want = {p for p, _ in self.listeners.values()}
@@ -736,7 +744,9 @@ class Run:
             self.cur = self.conns[st.arg - 1]
             self.convo.append(f"-- using connection {st.arg}")
         elif op == "LOG":
-            self.logline(st)
+            self.logline(st, self.log_offset)
+        elif op == "LOG-ALL":
+            self.logline(st, 0)
         elif op == "SQL":
             self.sql(st)
         elif op in ("QFILE", "QFILE-NOT"):
@@ -832,10 +842,10 @@ class Run:
             raise Fail(st.lineno, f"expected {st.arg} file(s) in SPOOL/incoming, found "
                        f"{len(ents)}: {' '.join(ents[:5])}")
 
-    def logline(self, st):
+    def logline(self, st, offset):
         deadline = time.monotonic() + POLL_TIMEOUT
         while True:
-            for line in self.d.log_since(self.log_offset).splitlines():
+            for line in self.d.log_since(offset).splitlines():
                 if st.arg.search(line):
                     self.convo.append(f"-- log: {show(line)}")
                     return
@@ -948,7 +958,7 @@ def run_group(sluiced, key, transcripts, keep):
             daemon = None
         if daemon is None:
             pending = []
-            daemon = Daemon(sluiced, list(key), keep)
+            daemon = Daemon(sluiced, list(key[0]), keep, dict(key[1]))
             why = daemon.start()
             if why is not None:
                 # The same configuration would fail the same way: fail the rest of the group now.
@@ -970,11 +980,22 @@ def main():
     ap.add_argument("--sluiced", required=True, help="path to the sluiced binary")
     ap.add_argument("--jobs", type=int, default=2, help="configurations run in parallel")
     ap.add_argument("--keep", action="store_true", help="keep the temporary directories")
+    ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
+                    help="an environment variable for every daemon (a transcript's own "
+                         "# env: line wins); names get a [NAME=VALUE] suffix")
     ap.add_argument("files", nargs="*")
     args = ap.parse_args()
 
     files = args.files or sorted(glob.glob(os.path.join(HERE, "*.smtp")))
     transcripts = [Transcript(p) for p in files]
+    for t in transcripts:
+        for kv in args.env:
+            name, sep, value = kv.partition("=")
+            if not sep or not re.fullmatch(r"[A-Z_][A-Z0-9_]*", name):
+                ap.error(f"--env takes NAME=VALUE, not {kv!r}")
+            if name not in dict(t.env):
+                t.env.append((name, value))
+            t.name += f" [{kv}]"
     results = []
     groups = {}
     for t in transcripts:

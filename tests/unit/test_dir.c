@@ -36,8 +36,10 @@ struct got {
     char targets[8][64];
 };
 
-static void got_cb(enum dir_result result, const char *const *targets, size_t n, void *arg)
+static void got_cb(enum dir_result result, const char *const *targets, size_t n, uint64_t quota,
+                   void *arg)
 {
+    (void)quota;
     struct got *g = arg;
     g->result = result;
     g->n = n;
@@ -160,13 +162,20 @@ static void test_files_names_subaddress_owns(void **state)
     assert_non_null(d);
     assert_false(dir_has_domains(d));
     struct answer a;
+    struct got g0;
     dir_lookup(d, "Alice@X.test", answer_cb, &a);
     assert_int_equal(a.result, DIR_MAILBOX);
     assert_string_equal(a.name, "Alice  Liddell");
     dir_lookup(d, "alice+news@x.test", answer_cb, &a);
     assert_int_equal(a.result, DIR_MAILBOX);
     assert_string_equal(a.address, "alice@x.test");
-    dir_lookup(d, "sales+x@x.test", answer_cb, &a); /* a subaddress reaches mailboxes only */
+    dir_lookup(d, "sales+x@x.test", answer_cb, &a); /* aliases too, as in the SQLite store */
+    assert_int_equal(a.result, DIR_ALIAS);
+    g0 = expand(d, "sales+x@x.test");
+    assert_int_equal(g0.result, DIR_ALIAS);
+    assert_int_equal(g0.n, 1);
+    assert_string_equal(g0.targets[0], "alice@x.test");
+    dir_lookup(d, "nobody+x@x.test", answer_cb, &a);
     assert_int_equal(a.result, DIR_NOT_FOUND);
     struct got g = expand(d, "alice+news@x.test");
     assert_int_equal(g.result, DIR_ALIAS);

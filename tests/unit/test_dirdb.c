@@ -316,6 +316,30 @@ static void test_alias_add_del_list_targets(void **state)
     assert_int_equal(empty.rows, 0);
 }
 
+/* An alias holds at most DIRDB_ALIAS_TARGETS_MAX targets: the queue manager expands no
+ * more (dir.h), so the store refuses the next one (ERANGE) instead of keeping an alias
+ * that could never be delivered. */
+static void test_alias_target_cap(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+    char sql[512];
+    snprintf(sql, sizeof sql,
+             "WITH RECURSIVE k(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM k WHERE i < %d) "
+             "INSERT INTO aliases (alias, domain, target) "
+             "SELECT 'big@example.com', 'example.com', 't' || i || '@remote.example' FROM k",
+             DIRDB_ALIAS_TARGETS_MAX - 1);
+    assert_int_equal(sqlite3_exec(h, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(h);
+    OK(dirdb_alias_add(f->db, "big@example.com", "last@remote.example", err, sizeof err));
+    FAILS(dirdb_alias_add(f->db, "big@example.com", "more@remote.example", err, sizeof err),
+          ERANGE);
+    OK(dirdb_alias_add(f->db, "small@example.com", "more@remote.example", err, sizeof err));
+}
+
 static void test_relocated_set_del(void **state)
 {
     struct fixture *f = *state;
@@ -981,6 +1005,7 @@ int main(void)
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_user_add_del_passwd_enable_list, fixture_setup,
                                         fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_alias_target_cap, fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_alias_add_del_list_targets, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_relocated_set_del, fixture_setup, fixture_teardown),

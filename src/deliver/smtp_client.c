@@ -393,10 +393,12 @@ static void smtp_client_reply(struct smtp_conn *c, const struct smtp_reply *r)
         }
         return;
     case SMTP_ST_AUTH:
-        if (r->code == 235)
+        if (r->code == 235) {
+            c->authenticated = true;
             smtp_client_ready(c);
-        else
+        } else {
             smtp_client_fail_reply(c, r, true);
+        }
         return;
     case SMTP_ST_TXN:
         smtp_txn_reply(c, r);

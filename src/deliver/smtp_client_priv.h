@@ -75,6 +75,7 @@ struct smtp_conn {
     struct smtp_reply_parser parser;
     struct smtp_ehlo ehlo;
     bool tls;                  /* STARTTLS completed */
+    bool authenticated;        /* our AUTH was accepted: MAIL carries AUTH= (RFC 4954 §5) */
     bool starttls_refused;     /* MAY: the peer refused STARTTLS, go on in plaintext */
     struct deliver_result err; /* why the open failed, for every recipient */
     smtp_conn_ready_cb ready_cb;

@@ -198,6 +198,14 @@ static bool smtp_txn_mail(struct smtp_conn *c)
         ok = ok && smtp_txn_cat(cmd, sizeof cmd, &len, " ENVID=");
         ok = ok && smtp_txn_xtext(cmd, sizeof cmd, &len, env->envid, strlen(env->envid));
     }
+    /* RFC 4954 §5: to a server we logged in to, the submitter we accepted (the session kept
+     * only its own login there) or "<>" when none is known. Not to other servers: a login
+     * name is nothing an MX on the way needs to learn. */
+    if (c->authenticated) {
+        const char *who = env->auth != NULL && env->auth[0] != '\0' ? env->auth : "<>";
+        ok = ok && smtp_txn_cat(cmd, sizeof cmd, &len, " AUTH=");
+        ok = ok && smtp_txn_xtext(cmd, sizeof cmd, &len, who, strlen(who));
+    }
     return ok && smtp_client_printf(c, "%.*s", (int)len, cmd);
 }
 

@@ -998,8 +998,9 @@ static void tls_fixture_free(struct tls_fixture *f)
     nftw(f->dir, t_rm, 8, FTW_DEPTH | FTW_PHYS);
 }
 
-#define TLS_DELIVER                                                                                \
-    "C:MAIL", "S:250 ok", "C:RCPT", "S:250 ok", "C:DATA", "S:354 go", "DATA", "S:250 ok", "QUIT"
+#define TLS_DELIVER_AFTER_MAIL                                                                     \
+    "S:250 ok", "C:RCPT", "S:250 ok", "C:DATA", "S:354 go", "DATA", "S:250 ok", "QUIT"
+#define TLS_DELIVER "C:MAIL", TLS_DELIVER_AFTER_MAIL
 
 /* RFC 3207, RFC 7435: MAY takes STARTTLS without checking the certificate, says EHLO again,
  * and drops plaintext the server sent after its 220 (J3). */
@@ -1069,7 +1070,8 @@ static void test_client_starttls_may_refused(void **state)
 }
 
 /* VERIFY: an untrusted certificate or a wrong name fails with 4.7.5 and nothing is sent;
- * a trusted one with the right name works (and AUTH PLAIN goes over it, RFC 4616). */
+ * a trusted one with the right name works (and AUTH PLAIN goes over it, RFC 4616; MAIL then
+ * carries AUTH=, RFC 4954 §5). */
 static void test_client_starttls_verify(void **state)
 {
     (void)state;
@@ -1094,8 +1096,25 @@ static void test_client_starttls_verify(void **state)
                                        "S:250 AUTH LOGIN PLAIN",
                                        "=AUTH PLAIN AHVzZXIAc2VjcmV0",
                                        "S:235 2.7.0 ok",
-                                       TLS_DELIVER,
+                                       "=MAIL FROM:<a@example.org> AUTH=al+3Dce@mx.test",
+                                       TLS_DELIVER_AFTER_MAIL,
                                        NULL};
+    /* No submitter known (mail that came in without a login): AUTH=<>. */
+    static const char *const unknown[] = {"S:220 mx.test ESMTP",
+                                          "C:EHLO",
+                                          "S:250-mx.test",
+                                          "S:250 STARTTLS",
+                                          "=STARTTLS",
+                                          "S:220 go",
+                                          "TLS",
+                                          "C:EHLO",
+                                          "S:250-mx.test",
+                                          "S:250 AUTH PLAIN",
+                                          "C:AUTH PLAIN ",
+                                          "S:235 2.7.0 ok",
+                                          "=MAIL FROM:<a@example.org> AUTH=<>",
+                                          TLS_DELIVER_AFTER_MAIL,
+                                          NULL};
     struct tls_fixture f;
     char err[256];
     tls_fixture_make(&f);
@@ -1108,10 +1127,12 @@ static void test_client_starttls_verify(void **state)
         const char *name;
         const char *const *script;
         bool ok;
+        char *submitter;
     } cases[] = {
-        {system, "mx.test", bad, false},
-        {trusting, "other.test", bad, false},
-        {trusting, "mx.test", good, true},
+        {system, "mx.test", bad, false, NULL},
+        {trusting, "other.test", bad, false, NULL},
+        {trusting, "mx.test", good, true, "al=ce@mx.test"},
+        {trusting, "mx.test", unknown, true, NULL},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         struct fs s;
@@ -1123,7 +1144,8 @@ static void test_client_starttls_verify(void **state)
         t.params.auth_user = "user";
         t.params.auth_password = "secret";
         t_target(&t, &s, cases[k].name);
-        t_msg(&t, 1, "x\r\n", 3);
+        /* RFC 4954 §5: the submitter goes on, in xtext, to a server we logged in to. */
+        t_msg(&t, 1, "x\r\n", 3)->auth = cases[k].submitter;
         t_run(&t);
         fs_end(&s);
         if (cases[k].ok) {

@@ -15,6 +15,8 @@
 #include "dir/dirdb.h"
 #include "util/log.h"
 
+#define DIR_SQLITE_BUSY_MS 100
+
 struct dir_sqlite {
     struct dir base;
     struct dirdb *db;
@@ -228,6 +230,10 @@ struct dir *dir_open_sqlite(const char *path, char separator, char *err, size_t 
         free(d);
         return NULL;
     }
+    /* Reads run on an event loop (above). A WAL reader waits for a lock only in rare cases
+     * (the recovery after a writer crashed); such a wait stalls every session of the
+     * process, so past this the lookup is a TEMPFAIL (451 4.3.0, 454 4.7.0), as in G12. */
+    dirdb_set_busy_timeout(d->db, DIR_SQLITE_BUSY_MS);
     d->base.ops = &dir_sqlite_ops;
     d->separator = separator;
     return &d->base;

@@ -20,7 +20,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-
 #define DIRDB_SCHEMA_VERSION 1
 #define DIRDB_HASH_MAX (sizeof(((struct dirdb_entry *)0)->password_hash) - 1)
 #define DIRDB_SCRAM_MAX (sizeof(((struct dirdb_entry *)0)->scram) - 1)
@@ -29,7 +28,6 @@
  * (queue/sched SCHED_ALIAS_DEPTH). */
 #define DIRDB_OWNS_DEPTH "10"
 #define DIRDB_BUSY_MS 5000
-
 
 static const char *const dirdb_schema[] = {
     "CREATE TABLE IF NOT EXISTS domains (name TEXT PRIMARY KEY NOT NULL, catchall TEXT)",
@@ -288,6 +286,11 @@ fail:
     sqlite3_close(db->h);
     free(db);
     return NULL;
+}
+
+void dirdb_set_busy_timeout(struct dirdb *db, int ms)
+{
+    sqlite3_busy_timeout(db->h, ms);
 }
 
 const char *dirdb_errmsg(struct dirdb *db)
@@ -835,8 +838,9 @@ int dirdb_lookup(struct dirdb *db, const char *address, char separator, struct d
         goto io_end;
     ret = 0;
 end:
-    dirdb_exec(db, "COMMIT", NULL, 0, NULL);
-    return ret;
+    /* A read transaction left open would pin an old snapshot and every checkpoint. */
+    if (dirdb_exec(db, "COMMIT", NULL, 0, NULL) == SQLITE_DONE)
+        return ret;
 io_end:
     dirdb_io(db);
     dirdb_exec(db, "ROLLBACK", NULL, 0, NULL);

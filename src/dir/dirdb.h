@@ -25,6 +25,10 @@ struct dirdb;
 struct dirdb *dirdb_open(const char *path, char *err, size_t errlen);
 void dirdb_close(struct dirdb *db);
 
+/* How long a statement waits for another connection's lock before failing (EIO): 5 s after
+ * dirdb_open, which suits the administration tool; the daemon's loops wait less (dir). */
+void dirdb_set_busy_timeout(struct dirdb *db, int ms);
+
 /* SQLite's message for the last failure on this connection, for the log ("no such table"). */
 const char *dirdb_errmsg(struct dirdb *db);
 

@@ -883,6 +883,26 @@ static void test_busy_writer_is_waited_for(void **state)
     sqlite3_close(h);
 }
 
+/* A short busy timeout (the daemon's, dir_sqlite.c) fails a statement that meets another
+ * connection's lock past it (EIO: a TEMPFAIL for the session) instead of stalling the event
+ * loop until the lock goes; the same connection works once it has gone. A write shows it:
+ * in WAL mode a read is never kept waiting by a writer. */
+static void test_short_busy_timeout_fails_instead_of_waiting(void **state)
+{
+    struct fixture *f = *state;
+    char err[256];
+    dirdb_set_busy_timeout(f->db, 20);
+    sqlite3 *h;
+    assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "BEGIN IMMEDIATE", NULL, NULL, NULL), SQLITE_OK);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, release_later, h), 0);
+    FAILS(dirdb_domain_add(f->db, "example.com", err, sizeof err), EIO);
+    pthread_join(t, NULL);
+    sqlite3_close(h);
+    OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
+}
+
 static bool collect_user_row_cb(const struct dirdb_user_row *row, void *arg)
 {
     struct collect *c = arg;
@@ -1006,6 +1026,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_user_add_del_passwd_enable_list, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_alias_target_cap, fixture_setup, fixture_teardown),
+        cmocka_unit_test_setup_teardown(test_short_busy_timeout_fails_instead_of_waiting,
+                                        fixture_setup, fixture_teardown),
         cmocka_unit_test_setup_teardown(test_alias_add_del_list_targets, fixture_setup,
                                         fixture_teardown),
         cmocka_unit_test_setup_teardown(test_relocated_set_del, fixture_setup, fixture_teardown),

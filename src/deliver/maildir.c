@@ -27,15 +27,16 @@
  *   missing, unparsable or over-long (> 5120 octets) file, one with another limit, or one
  *   older than 15 minutes while it says the message does not fit, is recalculated from
  *   cur/ and new/ of the inbox and of every folder but .Trash, and replaced with
- *   write-then-rename. A message that does not fit is deferred and nothing is written; one
- *   delivered adds its line with one O_APPEND write (without a quota too, when the file
- *   exists: a quota removed and set again must not find a count that missed messages). Earlier messages of the same batch for
- *   the same Maildir count as used. The file is a shared cache, never trusted for safety:
+ *   write-then-rename. A message that does not fit is deferred (4.2.2) and nothing is
+ *   written, one larger than the whole quota bounced (5.2.3); one delivered adds its line
+ *   with one O_APPEND write (without a quota too, when the file exists: a quota removed
+ *   and set again must not find a count that missed messages). Earlier messages of the
+ *   same batch for the same Maildir count as used. The file is a shared cache, never trusted for safety:
  *   it is opened O_NOFOLLOW and only a regular file is read or appended to, and a
  *   damaged one is simply rebuilt. Like every Maildir++ writer's, the check is soft: two
  *   processes delivering at once can both pass it.
- * - Codes follow RFC 3463: X.2.0 mailbox status, X.2.2 mailbox full, X.3.0 mail system,
- *   X.1.3 bad address syntax. */
+ * - Codes follow RFC 3463: X.2.0 mailbox status, X.2.2 mailbox full, X.2.3 too large for
+ *   the quota, X.3.0 mail system, X.1.3 bad address syntax. */
 #include "deliver/maildir.h"
 
 #include <dirent.h>
@@ -630,6 +631,13 @@ static bool maildir_quota_ok(struct maildir_one *ds, size_t i)
     uint64_t quota = d->rq->quota;
     if (quota == 0)
         return true;
+    if (d->size > quota) {
+        /* No deletion makes room for it: waiting out the queue lifetime would only delay
+         * the bounce by days. */
+        maildir_result(d->out, DELIVER_PERMFAIL, "5.2.3", "message larger than the mailbox quota",
+                       0);
+        return false;
+    }
     struct stat st;
     if (fstat(d->root, &st) != 0) {
         maildir_fail_errno(d->out, "mailbox unusable", errno);

@@ -771,6 +771,9 @@ static const struct {
     {"a FIFO", Q_FIFO, NULL, 1000, false, DELIVER_OK, Q_RECALC_APPENDED},
     {"a directory", Q_DIR, NULL, 1000, false, DELIVER_OK, Q_STILL_DIR},
     {"a directory, over", Q_DIR, NULL, 550, false, DELIVER_TEMPFAIL, Q_STILL_DIR},
+    /* RFC 3463 X.2.3: bigger than the whole quota, it could never fit: bounced at once. */
+    {"larger than the quota", Q_FILE, "67S\n0 0\n", 67, false, DELIVER_PERMFAIL, Q_UNCHANGED},
+    {"exactly the quota", Q_FILE, "68S\n0 0\n", 68, false, DELIVER_OK, Q_APPENDED},
 };
 
 /* RFC 3463 X.2.2: a message that would take the Maildir++ usage past the quota defers
@@ -841,6 +844,9 @@ static void test_maildir_quota_maildirsize_table(void **state)
         if (res.status == DELIVER_TEMPFAIL) {
             assert_string_equal(res.enhanced, "4.2.2");
             assert_string_equal(res.text, "mailbox full");
+        } else if (res.status == DELIVER_PERMFAIL) {
+            assert_string_equal(res.enhanced, "5.2.3");
+            assert_string_equal(res.text, "message larger than the mailbox quota");
         }
         assert_int_equal(m_count(m_path(t, mbox, "new"), NULL, 0),
                          res.status == DELIVER_OK ? 2 : 1);

@@ -4,7 +4,8 @@
  * worker acknowledged in queue/. SIGHUP re-reads the configuration and replaces the workers
  * by new ones while the old ones serve their live sessions to the end; SIGTERM or SIGINT
  * drains every worker and exits 0. It also runs the one queue manager (daemon/qmgr), restarted
- * after a crash and replaced on reload. Calls conf, queue/store, net, daemon/worker, qmgr. */
+ * after a crash and replaced on reload. Calls conf, queue/store, net, dir (the check of a
+ * configuration), sasl/jwt_keys (the same), daemon/worker, qmgr. */
 #include <errno.h>
 #include <grp.h>
 #include <pwd.h>
@@ -23,7 +24,7 @@
 #include "net/listener.h"
 #include "net/tls.h"
 #include "queue/store.h"
-#include "smtp/session.h"
+#include "sasl/jwt_keys.h"
 #include "util/log.h"
 
 #define MASTER_MAX_WORKERS 256
@@ -35,7 +36,7 @@ struct master_socket {
 };
 
 struct master_worker {
-    pid_t pid;                 /* 0 = slot free */
+    pid_t pid; /* 0 = slot free */
     unsigned index;
     unsigned generation;
     time_t started;
@@ -51,7 +52,7 @@ struct master {
     struct master_worker workers[MASTER_MAX_WORKERS];
     struct event *restart;
     bool stopping;
-    pid_t qmgr;                /* the queue manager; 0 = none running */
+    pid_t qmgr; /* the queue manager; 0 = none running */
     struct event *qmgr_restart;
 };
 
@@ -320,7 +321,8 @@ static void master_child_cb(evutil_socket_t sig, short what, void *arg)
     }
     if (restart) {
         /* A worker that dies at once would otherwise be forked in a tight loop. */
-        struct timeval tv = {MASTER_RESTART_DELAY_MS / 1000, (MASTER_RESTART_DELAY_MS % 1000) * 1000};
+        struct timeval tv = {MASTER_RESTART_DELAY_MS / 1000,
+                             (MASTER_RESTART_DELAY_MS % 1000) * 1000};
         evtimer_add(m->restart, &tv);
     }
     if (m->stopping && master_live(m) == 0 && m->qmgr == 0)
@@ -355,11 +357,11 @@ static int master_check_auth(const struct config *cfg)
     struct jwt_key *keys;
     size_t n;
     char err[512];
-    if (session_token_keys_load(&cfg->auth, &keys, &n, err, sizeof err) != 0) {
+    if (jwt_keys_load(&cfg->auth, &keys, &n, err, sizeof err) != 0) {
         log_event("auth_error", "error=\"%s\"", err);
         return -1;
     }
-    session_token_keys_free(keys, n);
+    jwt_keys_free(keys, n);
     return 0;
 }
 

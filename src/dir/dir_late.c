@@ -71,7 +71,7 @@ static void late_deliver(struct late_answer *p, bool tempfail)
         p->expand_cb(DIR_TEMPFAIL, NULL, 0, 0, p->arg);
     } else {
         p->expand_cb(p->answer.result, (const char *const *)p->targets, p->n, p->answer.quota,
-                      p->arg);
+                     p->arg);
     }
     late_free(p);
 }
@@ -119,8 +119,8 @@ static void late_schedule(struct late_answer *p, bool copied)
         for (size_t i = 0; i < p->n; i++)
             free(p->targets[i]);
         p->n = 0;
-        p->answer = (struct dir_answer){.result = DIR_TEMPFAIL, .address = "", .name = "",
-                                        .password_hash = "", .scram = ""};
+        p->answer = (struct dir_answer){
+            .result = DIR_TEMPFAIL, .address = "", .name = "", .password_hash = "", .scram = ""};
     }
     if (p->owner->aborted || evtimer_add(p->ev, &p->owner->delay) != 0)
         late_deliver(p, p->owner->aborted);
@@ -223,11 +223,11 @@ static void late_close(struct dir *dd)
     free(d);
 }
 
-#define DIR_LATE_OPS(domains)                                                                   \
-    {                                                                                           \
-        .lookup = late_lookup, .expand = late_expand, .login = late_login,                      \
-        .certificate = late_certificate, .owns = late_owns, .close = late_close,                \
-        .abort_pending = late_abort_pending, .has_domains = (domains),                          \
+#define DIR_LATE_OPS(domains)                                                                      \
+    {                                                                                              \
+        .lookup = late_lookup, .expand = late_expand, .login = late_login,                         \
+        .certificate = late_certificate, .owns = late_owns, .close = late_close,                   \
+        .abort_pending = late_abort_pending, .has_domains = (domains),                             \
     }
 
 /* has_domains is the wrapped backend's. */

@@ -59,9 +59,11 @@ static enum dir_result dir_sqlite_kind(enum dirdb_kind k)
     return DIR_NOT_FOUND;
 }
 
-/* 0 with e filled, -1 on a database error (logged). An address the store could not hold
- * ("a@b"@domain, victim%remote@domain) is no mailbox of a domain the store keeps, and
- * FOREIGN for any other domain: a relay for clients allowed one, never a local user. */
+/* 0 with e filled, -1 on a database error (logged). An address the store cannot hold
+ * ("a@b"@domain) is no mailbox of a domain the store keeps, and FOREIGN for any other
+ * domain: a relay for clients allowed one, never a local user. victim%remote@domain and
+ * remote!victim@domain are ordinary local parts to the store: looked up as they are (no
+ * %-hack), so the domain's catch-all takes them when it has one. */
 static int dir_sqlite_get(struct dir_sqlite *d, const char *address, char separator,
                           struct dirdb_entry *e)
 {

@@ -92,14 +92,12 @@ int dirdb_relocated_del(struct dirdb *db, const char *address, char *err, size_t
 /* Listings, in address order, of one domain or of all (domain NULL); fn returns false to
  * stop. Strings are valid during the call. */
 typedef bool (*dirdb_domain_fn)(const char *domain, const char *catchall, void *arg);
-typedef bool (*dirdb_user_fn)(const char *address, const char *name, bool enabled, void *arg);
 typedef bool (*dirdb_relocated_fn)(const char *address, const char *new_address, bool forward,
                                    void *arg);
 typedef bool (*dirdb_cert_fn)(const char *fingerprint, const char *address, void *arg);
 typedef bool (*dirdb_alias_fn)(const char *alias, const char *target, void *arg);
 int dirdb_domain_list(struct dirdb *db, dirdb_domain_fn fn, void *arg);
-int dirdb_user_list(struct dirdb *db, const char *domain, dirdb_user_fn fn, void *arg);
-/* The user listing with every column `sluice user list` shows. */
+/* The user listing, with every column `sluice user list` shows. */
 struct dirdb_user_row {
     const char *address;
     const char *name;

@@ -74,14 +74,6 @@ static int dirdb_list_rows(struct dirdb *db, const char *sql, const char *domain
     return dirdb_step_done(db, st, rc);
 }
 
-int dirdb_user_list(struct dirdb *db, const char *domain, dirdb_user_fn fn, void *arg)
-{
-    return dirdb_list_rows(db,
-                           "SELECT address, name, enabled FROM mailboxes"
-                           " WHERE ?1 IS NULL OR domain = ?1 ORDER BY address",
-                           domain, NULL, fn, arg);
-}
-
 int dirdb_user_rows(struct dirdb *db, const char *domain, dirdb_user_row_fn fn, void *arg)
 {
     char d[DIRDB_DOMAIN_MAX + 1];

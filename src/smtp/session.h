@@ -36,16 +36,6 @@ size_t session_server_count(const struct session_server *srv);
  * be closed. Sessions waiting for a commit keep waiting for its answer. */
 void session_server_abort_messages(struct session_server *srv);
 
-struct jwt_key;
-
-/* Load the bearer token keys the auth block names (HS256 secrets, RS256/ES256 PEM public
- * keys): all or nothing. 0 with *keys (*n of them, NULL/0 when none are configured), or -1
- * with "token-key FILE: why" in err. The master calls it before starting workers so that a
- * key that cannot be used stops the start (or a reload) instead of failing every token. */
-int session_token_keys_load(const struct conf_auth *a, struct jwt_key **keys, size_t *n,
-                            char *err, size_t errlen);
-void session_token_keys_free(struct jwt_key *keys, size_t n);
-
 /* Free the server and any session left. */
 void session_server_free(struct session_server *srv);
 

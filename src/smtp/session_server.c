@@ -1,25 +1,23 @@
 /* session_server: what the sessions of one worker share: the id registry that late
  * asynchronous answers use to find a session (never a raw pointer), the connection limits
- * (in total and per client address, H1), and the drain on shutdown. Called by daemon/worker;
- * calls session.c to start and close sessions. Limits are per worker process. */
+ * (in total and per client address, H1), the bearer token keys, the password pool, and the
+ * drain on shutdown. Called by daemon/worker; calls session.c to start and close sessions,
+ * sasl/jwt_keys and util/pool. Limits are per worker process. */
 #include "smtp/session_priv.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <sys/statvfs.h>
 #include <time.h>
-#include <stdlib.h>
-#include <stdio.h>
-#include <string.h>
 #include <unistd.h>
 
-#include <openssl/crypto.h>
-#include <openssl/pem.h>
-
-#include "sasl/jwt.h"
+#include "sasl/jwt_keys.h"
 #include "util/id.h"
-#include "util/pool.h"
 #include "util/log.h"
+#include "util/pool.h"
 
 #define IP_BUCKETS 4096
 
@@ -28,12 +26,12 @@
 struct ip_count {
     struct ip_count *next;
     char addr[48];
-    unsigned n;                     /* open sessions */
-    int64_t minute;                 /* the minute the two rate counters below belong to */
-    unsigned connects;              /* sessions started in that minute */
-    unsigned handshakes;            /* TLS handshakes started in that minute */
-    int64_t auth_hour;              /* the hour auth_failures belongs to */
-    unsigned auth_failures;         /* failed AUTH exchanges in that hour (G8) */
+    unsigned n;             /* open sessions */
+    int64_t minute;         /* the minute the two rate counters below belong to */
+    unsigned connects;      /* sessions started in that minute */
+    unsigned handshakes;    /* TLS handshakes started in that minute */
+    int64_t auth_hour;      /* the hour auth_failures belongs to */
+    unsigned auth_failures; /* failed AUTH exchanges in that hour (G8) */
 };
 
 /* An entry outlives its sessions while any of its counters still matters. */
@@ -44,92 +42,6 @@ static bool session_ip_idle(const struct ip_count *ip, int64_t minute)
 }
 
 /* ---- bearer token keys and the password pool ---- */
-
-#define SESSION_KEY_FILE_MAX (64 * 1024)
-
-/* One key file: an HS256 secret (the file's bytes, a final newline dropped) or a PEM public
- * key. NULL, or why the key cannot be used. */
-static const char *session_token_key_load(const struct conf_token_key *ck, struct jwt_key *k)
-{
-    FILE *f = fopen(ck->file, "rb");
-    int open_errno = errno;
-    uint8_t *buf = malloc(SESSION_KEY_FILE_MAX);
-    size_t n = f != NULL && buf != NULL ? fread(buf, 1, SESSION_KEY_FILE_MAX, f) : 0;
-    if (f != NULL)
-        fclose(f);
-    *k = (struct jwt_key){.alg = ck->alg == CONF_TOKEN_HS256   ? JWT_HS256
-                                 : ck->alg == CONF_TOKEN_RS256 ? JWT_RS256
-                                                               : JWT_ES256};
-    snprintf(k->kid, sizeof k->kid, "%s", ck->kid != NULL ? ck->kid : "");
-    const char *why = NULL;
-    if (f == NULL)
-        why = strerror(open_errno);
-    else if (buf == NULL)
-        why = "out of memory";
-    else if (n == 0 || n >= SESSION_KEY_FILE_MAX)
-        why = "empty, unreadable or over 64 KiB";
-    else if (k->alg == JWT_HS256) {
-        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
-            n--;
-        if (n >= 32) { /* RFC 7518 §3.2: a key at least as long as the hash */
-            k->secret = buf;
-            k->secret_len = n;
-            return NULL;
-        }
-        why = "an HS256 secret must be at least 32 octets (RFC 7518 §3.2)";
-    } else {
-        BIO *bio = BIO_new_mem_buf(buf, (int)n);
-        k->pkey = bio != NULL ? PEM_read_bio_PUBKEY(bio, NULL, NULL, NULL) : NULL;
-        BIO_free(bio);
-        int type = k->pkey != NULL ? EVP_PKEY_get_base_id(k->pkey) : 0;
-        if (!((k->alg == JWT_RS256 && type == EVP_PKEY_RSA) ||
-              (k->alg == JWT_ES256 && type == EVP_PKEY_EC))) {
-            EVP_PKEY_free(k->pkey);
-            k->pkey = NULL;
-            why = k->alg == JWT_RS256 ? "not a PEM RSA public key" : "not a PEM EC public key";
-        }
-    }
-    if (buf != NULL)
-        OPENSSL_cleanse(buf, n); /* a refused HS256 secret is still a secret */
-    free(buf);
-    return why;
-}
-
-void session_token_keys_free(struct jwt_key *keys, size_t n)
-{
-    for (size_t i = 0; keys != NULL && i < n; i++) {
-        EVP_PKEY_free(keys[i].pkey);
-        if (keys[i].secret != NULL)
-            OPENSSL_cleanse((void *)keys[i].secret, keys[i].secret_len);
-        free((void *)keys[i].secret);
-    }
-    free(keys);
-}
-
-int session_token_keys_load(const struct conf_auth *a, struct jwt_key **keys, size_t *n,
-                            char *err, size_t errlen)
-{
-    *keys = NULL;
-    *n = 0;
-    if (a->ntoken_keys == 0)
-        return 0;
-    struct jwt_key *k = calloc(a->ntoken_keys, sizeof *k);
-    if (k == NULL) {
-        snprintf(err, errlen, "token keys: out of memory");
-        return -1;
-    }
-    for (size_t i = 0; i < a->ntoken_keys; i++) {
-        const char *why = session_token_key_load(&a->token_keys[i], &k[i]);
-        if (why != NULL) {
-            snprintf(err, errlen, "token-key %s: %s", a->token_keys[i].file, why);
-            session_token_keys_free(k, i);
-            return -1;
-        }
-    }
-    *keys = k;
-    *n = a->ntoken_keys;
-    return 0;
-}
 
 const struct jwt_key *session_server_token_keys(const struct session_server *srv, size_t *n)
 {
@@ -167,8 +79,7 @@ struct session_server *session_server_new(struct event_base *base, const struct 
     /* The master loaded the same files before starting this worker (master_check_auth);
      * one that broke since leaves token logins off rather than the worker down. */
     char err[512];
-    if (session_token_keys_load(&cfg->auth, &srv->token_keys, &srv->ntoken_keys, err,
-                                sizeof err) != 0)
+    if (jwt_keys_load(&cfg->auth, &srv->token_keys, &srv->ntoken_keys, err, sizeof err) != 0)
         log_event("auth_error", "error=\"%s\"", err);
     return srv;
 }
@@ -184,7 +95,7 @@ void session_server_free(struct session_server *srv)
     for (size_t i = 0; i < srv->nslots; i++)
         if (srv->slots[i] != NULL)
             session_free(srv->slots[i]);
-    session_token_keys_free(srv->token_keys, srv->ntoken_keys);
+    jwt_keys_free(srv->token_keys, srv->ntoken_keys);
     for (size_t i = 0; srv->ip_buckets != NULL && i < IP_BUCKETS; i++) {
         while (srv->ip_buckets[i] != NULL) {
             struct ip_count *next = srv->ip_buckets[i]->next;
@@ -298,8 +209,8 @@ bool session_server_tls_allowed(struct session *s)
         return true;
     session_ip_roll(ip, session_minute());
     if (ip->handshakes >= limit) {
-        log_event("refused", "session=%s client=%s reason=tls-rate limit=%u",
-                  s->name, s->addr, limit);
+        log_event("refused", "session=%s client=%s reason=tls-rate limit=%u", s->name, s->addr,
+                  limit);
         return false;
     }
     ip->handshakes++;
@@ -342,8 +253,8 @@ static bool session_network_match(const struct conf_network *n, const struct soc
 static void session_peer_class(struct session *s, const struct sockaddr *sa)
 {
     static const struct conf_network loop4 = {.family = AF_INET, .addr = {127}, .prefix = 8};
-    static const struct conf_network loop6 = {.family = AF_INET6, .addr = {[15] = 1},
-                                              .prefix = 128};
+    static const struct conf_network loop6 = {
+        .family = AF_INET6, .addr = {[15] = 1}, .prefix = 128};
     const struct config *cfg = s->srv->cfg;
     s->loopback = session_network_match(&loop4, sa) || session_network_match(&loop6, sa);
     for (size_t i = 0; i < cfg->ntrusted && !s->trusted; i++)
@@ -360,12 +271,11 @@ bool session_server_spool_ok(struct session_server *srv)
         return true;
     if (srv->spool_checked != now) {
         srv->spool_checked = now;
-        srv->spool_low = statvfs(srv->cfg->spool, &sv) == 0 &&
-                         (uint64_t)sv.f_bavail * sv.f_frsize < min_free;
+        srv->spool_low =
+            statvfs(srv->cfg->spool, &sv) == 0 && (uint64_t)sv.f_bavail * sv.f_frsize < min_free;
         if (srv->spool_low)
             log_event("spool_low", "spool=%s free=%llu min=%llu", srv->cfg->spool,
-                      (unsigned long long)sv.f_bavail * sv.f_frsize,
-                      (unsigned long long)min_free);
+                      (unsigned long long)sv.f_bavail * sv.f_frsize, (unsigned long long)min_free);
     }
     return !srv->spool_low;
 }
@@ -477,7 +387,6 @@ void session_server_shutdown(struct session_server *srv)
         }
     }
 }
-
 
 void session_server_abort_messages(struct session_server *srv)
 {

@@ -605,7 +605,8 @@ enum json_get json_get_ceil(const char *text, size_t len, const char *name, int6
                                s[value + n] == 'e' || s[value + n] == 'E' ||
                                (s[value + n] >= '0' && s[value + n] <= '9')))
         n++;
-    if (n == 0 || n >= JSON_NUMBER_MAX || !(s[value] == '-' || (s[value] >= '0' && s[value] <= '9')))
+    if (n == 0 || n >= JSON_NUMBER_MAX ||
+        !(s[value] == '-' || (s[value] >= '0' && s[value] <= '9')))
         return JSON_WRONG_TYPE;
     return json_ceil_decimal(s + value, n, out);
 }

@@ -35,9 +35,10 @@ enum json_get json_get_string(const char *text, size_t len, const char *name, ch
  * other number is WRONG_TYPE. *out is written on JSON_FOUND only. */
 enum json_get json_get_int(const char *text, size_t len, const char *name, int64_t *out);
 
-/* A top-level number member rounded up to an integer: an integer as json_get_int reads it,
- * or a number with a fraction or exponent within ±1e18 (RFC 7519 §2: a NumericDate may be
- * non-integer), rounded from its decimal digits (exactly, however many). Rounding up keeps
+/* A top-level number member rounded up to an integer: an integer as json_get_int reads it
+ * (all of int64), or a number with a fraction or exponent, written in fewer than 64
+ * characters, within ±1e18 (RFC 7519 §2: a NumericDate may be non-integer), rounded exactly
+ * from its decimal digits; a longer one is WRONG_TYPE, never cut. Rounding up keeps
  * integer comparisons exact: for an integer now, now < t ⇔ now < ceil(t), and
  * t <= now ⇔ ceil(t) <= now. Any other value is WRONG_TYPE; *out is written on JSON_FOUND
  * only. */

@@ -81,10 +81,13 @@ static bool collect_domain_cb(const char *domain, const char *catchall, void *ar
     return c->stop_after == 0 || c->rows < c->stop_after;
 }
 
-static bool collect_user_cb(const char *address, const char *name, bool enabled, void *arg)
+static bool collect_user_row_cb(const struct dirdb_user_row *row, void *arg)
 {
     struct collect *c = arg;
-    collect_add(c, address, name, enabled ? "on" : "off");
+    char x[48];
+    snprintf(x, sizeof x, "%s|%llu", row->enabled ? "on" : "off",
+             (unsigned long long)row->quota);
+    collect_add(c, row->address, row->name, x);
     return c->stop_after == 0 || c->rows < c->stop_after;
 }
 
@@ -164,7 +167,7 @@ static void test_domain_malformed_refused(void **state)
     }
     FAILS(dirdb_domain_add(f->db, NULL, err, sizeof err), EINVAL);
     struct collect c = {0};
-    FAILS(dirdb_user_list(f->db, "a..b", collect_user_cb, &c), EINVAL);
+    FAILS(dirdb_user_rows(f->db, "a..b", collect_user_row_cb, &c), EINVAL);
     FAILS(dirdb_alias_list(f->db, "a b", collect_alias_cb, &c), EINVAL);
     assert_int_equal(c.rows, 0);
 }
@@ -247,10 +250,10 @@ static void test_user_add_del_passwd_enable_list(void **state)
     FAILS(dirdb_user_passwd(f->db, "bob@example.com", NULL, err, sizeof err), EINVAL);
 
     struct collect c = {0};
-    OK(dirdb_user_list(f->db, "EXAMPLE.COM", collect_user_cb, &c));
-    assert_string_equal(c.buf, "alice@example.com||on;Bob@example.com|Bob B|on;");
+    OK(dirdb_user_rows(f->db, "EXAMPLE.COM", collect_user_row_cb, &c));
+    assert_string_equal(c.buf, "alice@example.com||on|0;Bob@example.com|Bob B|on|0;");
     struct collect all = {0};
-    OK(dirdb_user_list(f->db, NULL, collect_user_cb, &all));
+    OK(dirdb_user_rows(f->db, NULL, collect_user_row_cb, &all));
     assert_int_equal(all.rows, 3);
 
     OK(dirdb_user_enable(f->db, "BOB@example.com", false, err, sizeof err));
@@ -504,7 +507,7 @@ static void test_B3_sql_looking_address_is_data(void **state)
     OK(dirdb_lookup(f->db, "victim@example.com", '\0', &e));
     assert_int_equal(e.kind, DIRDB_MAILBOX);
     struct collect c = {0};
-    OK(dirdb_user_list(f->db, "example.com", collect_user_cb, &c));
+    OK(dirdb_user_rows(f->db, "example.com", collect_user_row_cb, &c));
     assert_int_equal(c.rows, 5);
     char t[8][DIRDB_ADDR_MAX + 1];
     size_t n;
@@ -903,15 +906,6 @@ static void test_short_busy_timeout_fails_instead_of_waiting(void **state)
     OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
 }
 
-static bool collect_user_row_cb(const struct dirdb_user_row *row, void *arg)
-{
-    struct collect *c = arg;
-    char x[48];
-    snprintf(x, sizeof x, "%s|%llu", row->enabled ? "on" : "off",
-             (unsigned long long)row->quota);
-    collect_add(c, row->address, row->name, x);
-    return c->stop_after == 0 || c->rows < c->stop_after;
-}
 
 /* The quota (issue #4): set, changed and removed by address; found through the lookup for
  * the mailbox itself, a subaddress and a catch-all, kept for a disabled one; listed; refused

@@ -614,19 +614,10 @@ static int dir_cli_user_secret(struct dir_cli_cmd *c, bool add, const char *addr
         return dir_cli_error(r, c->what, address, why);
     }
     status = 0;
-    if (add ? dirdb_user_add(c->db, address, o->name, s.hash, c->err, sizeof c->err)
-            : dirdb_user_passwd(c->db, address, s.hash, c->err, sizeof c->err)) {
+    if (add ? dirdb_user_add(c->db, address, o->name, s.hash, s.scram, quota, c->err,
+                             sizeof c->err)
+            : dirdb_user_passwd(c->db, address, s.hash, s.scram, c->err, sizeof c->err))
         status = dir_cli_fail(c->what, address, c->err);
-    } else if (dirdb_user_scram(c->db, address, s.scram, c->err, sizeof c->err) != 0 ||
-               (quota != 0 &&
-                dirdb_user_quota(c->db, address, quota, c->err, sizeof c->err) != 0)) {
-        status = dir_cli_fail(c->what, address, c->err);
-        char ignored[DIR_CLI_ERR_MAX];
-        if (add)
-            dirdb_user_del(c->db, address, ignored, sizeof ignored);
-        else
-            dirdb_user_scram(c->db, address, NULL, ignored, sizeof ignored);
-    }
     explicit_bzero(&s, sizeof s);
     return status;
 }

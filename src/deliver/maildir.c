@@ -31,10 +31,10 @@
  *   written, one larger than the whole quota bounced (5.2.3); one delivered adds its line
  *   with one O_APPEND write (without a quota too, when the file exists: a quota removed
  *   and set again must not find a count that missed messages). Earlier messages of the
- *   same batch for the same Maildir count as used. The file is a shared cache, never trusted for safety:
- *   it is opened O_NOFOLLOW and only a regular file is read or appended to, and a
- *   damaged one is simply rebuilt. Like every Maildir++ writer's, the check is soft: two
- *   processes delivering at once can both pass it.
+ *   same batch for the same Maildir count as used. The file is a shared cache, never
+ *   trusted for safety: it is opened O_NOFOLLOW and only a regular file is read or
+ *   appended to, and a damaged one is simply rebuilt. Like every Maildir++ writer's, the
+ *   check is soft: two processes delivering at once can both pass it.
  * - Codes follow RFC 3463: X.2.0 mailbox status, X.2.2 mailbox full, X.2.3 too large for
  *   the quota, X.3.0 mail system, X.1.3 bad address syntax. */
 #include "deliver/maildir.h"

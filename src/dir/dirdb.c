@@ -1,16 +1,15 @@
-/* dirdb: the SQLite directory store (see dirdb.h); its listings are in dirdb_list.c. Called
- * by the administration tool and by dir/dir_sqlite in the daemon's processes, on their
- * event loops: in WAL mode a read never waits for a writer (the 5 s busy timeout is for
- * the tool's writes, and for a reader only in rare WAL recovery). Invariants: every statement is prepared with
- * bound parameters, so an address is data and never SQL (HOSTILE-INPUTS B3); every
- * address reaching the database has passed dirdb_canon_addr, so domains are stored in
- * lower case (RFC 5321 §2.4: the local part is kept as given) and address columns compare
- * with COLLATE NOCASE, i.e. case-insensitively for ASCII only; alias targets are
- * addresses, never `|command` or `/file` (HOSTILE-INPUTS K3); certificate fingerprints
- * are stored as 64 lower-case hex digits and belong to a mailbox (deleted with it). Alias
- * expansion for sender ownership (RFC 6409 §6.1) is bounded in depth as delivery's is. The
- * schema version lives in PRAGMA user_version; a file with any other version is refused,
- * never migrated blindly. */
+/* dirdb: the SQLite directory store (see dirdb.h); its listings are in dirdb_list.c. Called by
+ * the administration tool and by dir/dir_sqlite in the daemon's processes, on their event
+ * loops: in WAL mode a read never waits for a writer (the 5 s busy timeout is for the tool's
+ * writes; the daemon sets 100 ms for the rare WAL recovery). Invariants: every statement is
+ * prepared with bound parameters, so an address is data and never SQL (HOSTILE-INPUTS B3);
+ * every address reaching the database has passed dirdb_canon_addr, so domains are stored in
+ * lower case (RFC 5321 §2.4: the local part is kept as given) and address columns compare with
+ * COLLATE NOCASE, i.e. case-insensitively for ASCII only; alias targets are addresses, never
+ * `|command` or `/file` (HOSTILE-INPUTS K3); certificate fingerprints are stored as 64
+ * lower-case hex digits and belong to a mailbox (deleted with it). Alias expansion for sender
+ * ownership (RFC 6409 §6.1) is bounded in depth as delivery's is. The schema version lives in
+ * PRAGMA user_version; a file with any other version is refused, never migrated blindly. */
 #include "dir/dirdb.h"
 #include "dir/dirdb_priv.h"
 
@@ -370,10 +369,33 @@ int dirdb_domain_catchall(struct dirdb *db, const char *domain, const char *catc
                         errlen);
 }
 
-int dirdb_user_add(struct dirdb *db, const char *address, const char *name,
-                   const char *password_hash, char *err, size_t errlen)
+/* SCRAM credentials are text (sasl/scram.h form): no control bytes, so a damaged value can
+ * never smuggle a line break into what the daemon logs or parses. NULL is none. */
+static bool dirdb_scram_ok(const char *scram)
 {
-    char a[DIRDB_ADDR_MAX + 1];
+    if (scram == NULL)
+        return true;
+    size_t len = strnlen(scram, DIRDB_SCRAM_MAX + 1);
+    if (len > DIRDB_SCRAM_MAX)
+        return false;
+    for (size_t i = 0; i < len; i++)
+        if (dirdb_is_ctl_or_space((unsigned char)scram[i]))
+            return false;
+    return true;
+}
+
+/* A quota as SQL text for CAST(? AS INTEGER): NULL for none. */
+static const char *dirdb_quota_text(uint64_t quota, char q[24])
+{
+    snprintf(q, 24, "%llu", (unsigned long long)quota);
+    return quota != 0 ? q : NULL;
+}
+
+int dirdb_user_add(struct dirdb *db, const char *address, const char *name,
+                   const char *password_hash, const char *scram, uint64_t quota, char *err,
+                   size_t errlen)
+{
+    char a[DIRDB_ADDR_MAX + 1], q[24];
     const char *d;
     if (!dirdb_canon_addr(address, a, &d))
         return dirdb_refuse(EINVAL, err, errlen, "malformed address");
@@ -384,9 +406,13 @@ int dirdb_user_add(struct dirdb *db, const char *address, const char *name,
     if (strnlen(name, DIRDB_NAME_MAX + 1) > DIRDB_NAME_MAX ||
         strnlen(password_hash, DIRDB_HASH_MAX + 1) > DIRDB_HASH_MAX)
         return dirdb_refuse(EINVAL, err, errlen, "name or password hash too long");
+    if (!dirdb_scram_ok(scram))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed SCRAM credentials");
+    if (quota > DIRDB_QUOTA_MAX)
+        return dirdb_refuse(EINVAL, err, errlen, "quota too large");
     if (dirdb_begin(db) != 0)
         return dirdb_fail(db, err, errlen, "begin");
-    const char *args[] = {a, d, name, password_hash};
+    const char *args[] = {a, d, name, password_hash, scram, dirdb_quota_text(quota, q)};
     int r = dirdb_exists(db, "SELECT 1 FROM aliases WHERE alias = ?1", args, 1);
     int ret = 0;
     if (r < 0)
@@ -395,9 +421,9 @@ int dirdb_user_add(struct dirdb *db, const char *address, const char *name,
         ret = dirdb_refuse(EEXIST, err, errlen, "an alias has that address");
     else
         ret = dirdb_change(db,
-                           "INSERT INTO mailboxes (address, domain, name, password_hash)"
-                           " VALUES (?1, ?2, ?3, ?4)",
-                           args, 4, false, err, errlen);
+                           "INSERT INTO mailboxes (address, domain, name, password_hash, scram,"
+                           " quota) VALUES (?1, ?2, ?3, ?4, ?5, CAST(?6 AS INTEGER))",
+                           args, 6, false, err, errlen);
     return dirdb_end(db, ret, err, errlen);
 }
 
@@ -410,17 +436,20 @@ int dirdb_user_del(struct dirdb *db, const char *address, char *err, size_t errl
     return dirdb_change(db, "DELETE FROM mailboxes WHERE address = ?1", args, 1, true, err, errlen);
 }
 
-int dirdb_user_passwd(struct dirdb *db, const char *address, const char *password_hash, char *err,
-                      size_t errlen)
+int dirdb_user_passwd(struct dirdb *db, const char *address, const char *password_hash,
+                      const char *scram, char *err, size_t errlen)
 {
     char a[DIRDB_ADDR_MAX + 1];
     if (!dirdb_canon_addr(address, a, NULL))
         return dirdb_refuse(EINVAL, err, errlen, "malformed address");
     if (password_hash == NULL || strnlen(password_hash, DIRDB_HASH_MAX + 1) > DIRDB_HASH_MAX)
         return dirdb_refuse(EINVAL, err, errlen, "malformed password hash");
-    const char *args[] = {a, password_hash};
-    return dirdb_change(db, "UPDATE mailboxes SET password_hash = ?2 WHERE address = ?1", args, 2,
-                        true, err, errlen);
+    if (!dirdb_scram_ok(scram))
+        return dirdb_refuse(EINVAL, err, errlen, "malformed SCRAM credentials");
+    const char *args[] = {a, password_hash, scram};
+    return dirdb_change(db,
+                        "UPDATE mailboxes SET password_hash = ?2, scram = ?3 WHERE address = ?1",
+                        args, 3, true, err, errlen);
 }
 
 int dirdb_user_enable(struct dirdb *db, const char *address, bool enabled, char *err, size_t errlen)
@@ -435,27 +464,6 @@ int dirdb_user_enable(struct dirdb *db, const char *address, bool enabled, char 
                         args, 1, true, err, errlen);
 }
 
-/* The credentials are text (sasl/scram.h form): no control bytes, so a damaged value can
- * never smuggle a line break into what the daemon logs or parses. */
-int dirdb_user_scram(struct dirdb *db, const char *address, const char *scram, char *err,
-                     size_t errlen)
-{
-    char a[DIRDB_ADDR_MAX + 1];
-    if (!dirdb_canon_addr(address, a, NULL))
-        return dirdb_refuse(EINVAL, err, errlen, "malformed address");
-    if (scram != NULL) {
-        size_t len = strnlen(scram, DIRDB_SCRAM_MAX + 1);
-        if (len > DIRDB_SCRAM_MAX)
-            return dirdb_refuse(EINVAL, err, errlen, "SCRAM credentials too long");
-        for (size_t i = 0; i < len; i++)
-            if (dirdb_is_ctl_or_space((unsigned char)scram[i]))
-                return dirdb_refuse(EINVAL, err, errlen, "malformed SCRAM credentials");
-    }
-    const char *args[] = {a, scram};
-    return dirdb_change(db, "UPDATE mailboxes SET scram = ?2 WHERE address = ?1", args, 2, true,
-                        err, errlen);
-}
-
 /* NULL is no quota. */
 int dirdb_user_quota(struct dirdb *db, const char *address, uint64_t quota, char *err,
                      size_t errlen)
@@ -466,8 +474,7 @@ int dirdb_user_quota(struct dirdb *db, const char *address, uint64_t quota, char
     if (quota > DIRDB_QUOTA_MAX)
         return dirdb_refuse(EINVAL, err, errlen, "quota too large");
     char q[24];
-    snprintf(q, sizeof q, "%llu", (unsigned long long)quota);
-    const char *args[] = {a, quota != 0 ? q : NULL};
+    const char *args[] = {a, dirdb_quota_text(quota, q)};
     return dirdb_change(db, "UPDATE mailboxes SET quota = CAST(?2 AS INTEGER) WHERE address = ?1",
                         args, 2, true, err, errlen);
 }

@@ -42,11 +42,16 @@ int dirdb_domain_del(struct dirdb *db, const char *domain, char *err, size_t err
 int dirdb_domain_catchall(struct dirdb *db, const char *domain, const char *catchall, char *err,
                           size_t errlen);
 
+/* A mailbox with its password hash, SCRAM-SHA-256 credentials (sasl/scram.h text form, or
+ * NULL) and quota (octets, 0 none) in one transaction: a running daemon never sees it
+ * without the rest. */
 int dirdb_user_add(struct dirdb *db, const char *address, const char *name,
-                   const char *password_hash, char *err, size_t errlen);
+                   const char *password_hash, const char *scram, uint64_t quota, char *err,
+                   size_t errlen);
 int dirdb_user_del(struct dirdb *db, const char *address, char *err, size_t errlen);
+/* The password hash and the SCRAM credentials together (NULL: none), as one change. */
 int dirdb_user_passwd(struct dirdb *db, const char *address, const char *password_hash,
-                      char *err, size_t errlen);
+                      const char *scram, char *err, size_t errlen);
 int dirdb_user_enable(struct dirdb *db, const char *address, bool enabled, char *err,
                       size_t errlen);
 /* The largest quota: Maildir++ maildirsize lines hold it in 18 digits (deliver/maildir.c
@@ -56,10 +61,6 @@ int dirdb_user_enable(struct dirdb *db, const char *address, bool enabled, char 
 /* The mailbox's quota in octets (Maildir++, enforced at delivery); 0 removes it. A quota
  * above DIRDB_QUOTA_MAX is EINVAL. */
 int dirdb_user_quota(struct dirdb *db, const char *address, uint64_t quota, char *err,
-                     size_t errlen);
-/* The mailbox's SCRAM-SHA-256 credentials (sasl/scram.h text form; NULL removes them). Set
- * together with the password hash by `sluice user add|passwd`. */
-int dirdb_user_scram(struct dirdb *db, const char *address, const char *scram, char *err,
                      size_t errlen);
 
 /* TLS client certificates for AUTH EXTERNAL (issue #4): the SHA-256 fingerprint (64 hex

@@ -200,9 +200,9 @@ static void test_address_malformed_refused(void **state)
         NULL,
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
-        FAILS(dirdb_user_add(f->db, bad[i], "n", "h", err, sizeof err), EINVAL);
+        FAILS(dirdb_user_add(f->db, bad[i], "n", "h", NULL, 0, err, sizeof err), EINVAL);
         FAILS(dirdb_user_del(f->db, bad[i], err, sizeof err), EINVAL);
-        FAILS(dirdb_user_passwd(f->db, bad[i], "h", err, sizeof err), EINVAL);
+        FAILS(dirdb_user_passwd(f->db, bad[i], "h", NULL, err, sizeof err), EINVAL);
         FAILS(dirdb_user_enable(f->db, bad[i], true, err, sizeof err), EINVAL);
         FAILS(dirdb_alias_add(f->db, bad[i], "t@example.org", err, sizeof err), EINVAL);
         FAILS(dirdb_alias_add(f->db, "al@example.com", bad[i], err, sizeof err), EINVAL);
@@ -223,9 +223,9 @@ static void test_address_malformed_refused(void **state)
             assert_int_equal(n, 0);
         }
     }
-    OK(dirdb_user_add(f->db, longest, "n", "h", err, sizeof err));
+    OK(dirdb_user_add(f->db, longest, "n", "h", NULL, 0, err, sizeof err));
     /* 8-bit local parts are data to the store (RFC 6531 addresses). */
-    OK(dirdb_user_add(f->db, "j\xc3\xb6rg@example.com", "J", "h", err, sizeof err));
+    OK(dirdb_user_add(f->db, "j\xc3\xb6rg@example.com", "J", "h", NULL, 0, err, sizeof err));
 }
 
 static void test_user_add_del_passwd_enable_list(void **state)
@@ -234,20 +234,22 @@ static void test_user_add_del_passwd_enable_list(void **state)
     char err[256];
     OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
     OK(dirdb_domain_add(f->db, "example.org", err, sizeof err));
-    OK(dirdb_user_add(f->db, "Bob@EXAMPLE.com", "Bob B", "$y$h1", err, sizeof err));
-    OK(dirdb_user_add(f->db, "alice@example.com", NULL, "$y$h2", err, sizeof err));
-    OK(dirdb_user_add(f->db, "carol@example.org", "Carol", "$y$h3", err, sizeof err));
+    OK(dirdb_user_add(f->db, "Bob@EXAMPLE.com", "Bob B", "$y$h1", NULL, 0, err, sizeof err));
+    OK(dirdb_user_add(f->db, "alice@example.com", NULL, "$y$h2", NULL, 0, err, sizeof err));
+    OK(dirdb_user_add(f->db, "carol@example.org", "Carol", "$y$h3", NULL, 0, err, sizeof err));
     /* RFC 5321 §2.4: the local part is matched case-insensitively here (ASCII only). */
-    FAILS(dirdb_user_add(f->db, "bob@example.com", "x", "y", err, sizeof err), EEXIST);
-    FAILS(dirdb_user_add(f->db, "x@unknown.example", "x", "y", err, sizeof err), EINVAL);
+    FAILS(dirdb_user_add(f->db, "bob@example.com", "x", "y", NULL, 0, err, sizeof err), EEXIST);
+    FAILS(dirdb_user_add(f->db, "x@unknown.example", "x", "y", NULL, 0, err, sizeof err), EINVAL);
     static char long_name[DIRDB_NAME_MAX + 2];
     memset(long_name, 'n', DIRDB_NAME_MAX + 1);
-    FAILS(dirdb_user_add(f->db, "long@example.com", long_name, "h", err, sizeof err), EINVAL);
+    FAILS(dirdb_user_add(f->db, "long@example.com", long_name, "h", NULL, 0, err, sizeof err),
+          EINVAL);
     static char long_hash[300];
     memset(long_hash, 'h', 256);
-    FAILS(dirdb_user_add(f->db, "long@example.com", "n", long_hash, err, sizeof err), EINVAL);
-    FAILS(dirdb_user_passwd(f->db, "bob@example.com", long_hash, err, sizeof err), EINVAL);
-    FAILS(dirdb_user_passwd(f->db, "bob@example.com", NULL, err, sizeof err), EINVAL);
+    FAILS(dirdb_user_add(f->db, "long@example.com", "n", long_hash, NULL, 0, err, sizeof err),
+          EINVAL);
+    FAILS(dirdb_user_passwd(f->db, "bob@example.com", long_hash, NULL, err, sizeof err), EINVAL);
+    FAILS(dirdb_user_passwd(f->db, "bob@example.com", NULL, NULL, err, sizeof err), EINVAL);
 
     struct collect c = {0};
     OK(dirdb_user_rows(f->db, "EXAMPLE.COM", collect_user_row_cb, &c));
@@ -257,7 +259,7 @@ static void test_user_add_del_passwd_enable_list(void **state)
     assert_int_equal(all.rows, 3);
 
     OK(dirdb_user_enable(f->db, "BOB@example.com", false, err, sizeof err));
-    OK(dirdb_user_passwd(f->db, "bob@example.com", "$y$new", err, sizeof err));
+    OK(dirdb_user_passwd(f->db, "bob@example.com", "$y$new", NULL, err, sizeof err));
     struct dirdb_entry e;
     OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
     assert_int_equal(e.kind, DIRDB_DISABLED);
@@ -268,7 +270,7 @@ static void test_user_add_del_passwd_enable_list(void **state)
     assert_int_equal(e.kind, DIRDB_MAILBOX);
     assert_string_equal(e.name, "Bob B");
 
-    FAILS(dirdb_user_passwd(f->db, "nobody@example.com", "h", err, sizeof err), ENOENT);
+    FAILS(dirdb_user_passwd(f->db, "nobody@example.com", "h", NULL, err, sizeof err), ENOENT);
     FAILS(dirdb_user_enable(f->db, "nobody@example.com", true, err, sizeof err), ENOENT);
     FAILS(dirdb_user_del(f->db, "nobody@example.com", err, sizeof err), ENOENT);
     OK(dirdb_user_del(f->db, "bob@Example.Com", err, sizeof err));
@@ -282,7 +284,7 @@ static void test_alias_add_del_list_targets(void **state)
     struct fixture *f = *state;
     char err[256];
     OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
-    OK(dirdb_user_add(f->db, "user@example.com", "U", "h", err, sizeof err));
+    OK(dirdb_user_add(f->db, "user@example.com", "U", "h", NULL, 0, err, sizeof err));
     OK(dirdb_alias_add(f->db, "team@example.com", "user@example.com", err, sizeof err));
     OK(dirdb_alias_add(f->db, "Team@Example.com", "b@REMOTE.example", err, sizeof err));
     OK(dirdb_alias_add(f->db, "team@example.com", "a@remote.example", err, sizeof err));
@@ -291,7 +293,7 @@ static void test_alias_add_del_list_targets(void **state)
     FAILS(dirdb_alias_add(f->db, "a@unknown.example", "user@example.com", err, sizeof err), EINVAL);
     /* One address is either a mailbox or an alias, never both. */
     FAILS(dirdb_alias_add(f->db, "USER@example.com", "x@remote.example", err, sizeof err), EEXIST);
-    FAILS(dirdb_user_add(f->db, "team@example.com", "T", "h", err, sizeof err), EEXIST);
+    FAILS(dirdb_user_add(f->db, "team@example.com", "T", "h", NULL, 0, err, sizeof err), EEXIST);
 
     struct collect c = {0};
     OK(dirdb_alias_list(f->db, "example.com", collect_alias_cb, &c));
@@ -403,7 +405,7 @@ static void test_domain_del_refused_while_not_empty(void **state)
     OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
     for (int kind = 0; kind < 3; kind++) {
         if (kind == 0)
-            OK(dirdb_user_add(f->db, "u@example.com", "U", "h", err, sizeof err));
+            OK(dirdb_user_add(f->db, "u@example.com", "U", "h", NULL, 0, err, sizeof err));
         else if (kind == 1)
             OK(dirdb_alias_add(f->db, "a@example.com", "t@remote.example", err, sizeof err));
         else
@@ -428,17 +430,17 @@ static void test_lookup_order(void **state)
     OK(dirdb_domain_add(db, "example.com", err, sizeof err));
     OK(dirdb_domain_add(db, "nocatch.example", err, sizeof err));
     OK(dirdb_domain_add(db, "deadcatch.example", err, sizeof err));
-    OK(dirdb_user_add(db, "user@example.com", "User", "$y$u", err, sizeof err));
-    OK(dirdb_user_add(db, "exact+tag@example.com", "Exact", "$y$e", err, sizeof err));
-    OK(dirdb_user_add(db, "off@example.com", "Off", "$y$o", err, sizeof err));
+    OK(dirdb_user_add(db, "user@example.com", "User", "$y$u", NULL, 0, err, sizeof err));
+    OK(dirdb_user_add(db, "exact+tag@example.com", "Exact", "$y$e", NULL, 0, err, sizeof err));
+    OK(dirdb_user_add(db, "off@example.com", "Off", "$y$o", NULL, 0, err, sizeof err));
     OK(dirdb_user_enable(db, "off@example.com", false, err, sizeof err));
-    OK(dirdb_user_add(db, "both@example.com", "Both", "$y$b", err, sizeof err));
+    OK(dirdb_user_add(db, "both@example.com", "Both", "$y$b", NULL, 0, err, sizeof err));
     OK(dirdb_relocated_set(db, "both@example.com", "both@new.example", true, err, sizeof err));
     OK(dirdb_relocated_set(db, "moved@example.com", "moved@new.example", false, err, sizeof err));
     OK(dirdb_alias_add(db, "list@example.com", "user@example.com", err, sizeof err));
     OK(dirdb_domain_catchall(db, "example.com", "user@example.com", err, sizeof err));
     OK(dirdb_domain_catchall(db, "deadcatch.example", "gone@deadcatch.example", err, sizeof err));
-    OK(dirdb_user_add(db, "u@nocatch.example", "U", "$y$n", err, sizeof err));
+    OK(dirdb_user_add(db, "u@nocatch.example", "U", "$y$n", NULL, 0, err, sizeof err));
 
     static const struct {
         const char *address;
@@ -486,7 +488,7 @@ static void test_B3_sql_looking_address_is_data(void **state)
     struct fixture *f = *state;
     char err[256];
     OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
-    OK(dirdb_user_add(f->db, "victim@example.com", "V", "$y$v", err, sizeof err));
+    OK(dirdb_user_add(f->db, "victim@example.com", "V", "$y$v", NULL, 0, err, sizeof err));
     static const char *const hostile[] = {
         "\"x'--\"@example.com",
         "x');DROP/**/TABLE/**/mailboxes;--@example.com",
@@ -494,7 +496,8 @@ static void test_B3_sql_looking_address_is_data(void **state)
         "%@example.com",
     };
     for (size_t i = 0; i < sizeof hostile / sizeof hostile[0]; i++) {
-        OK(dirdb_user_add(f->db, hostile[i], "x'); DELETE FROM domains;--", "h", err, sizeof err));
+        OK(dirdb_user_add(f->db, hostile[i], "x'); DELETE FROM domains;--", "h", NULL, 0, err,
+                          sizeof err));
         struct dirdb_entry e;
         OK(dirdb_lookup(f->db, hostile[i], '\0', &e));
         assert_int_equal(e.kind, DIRDB_MAILBOX);
@@ -518,17 +521,19 @@ static void test_B3_sql_looking_address_is_data(void **state)
     assert_int_equal(e.kind, DIRDB_MAILBOX);
 }
 
+/* SCRAM credentials go in with the password hash (dirdb_user_passwd, one change) and come
+ * back from the lookup; malformed ones are refused and change nothing. */
 static void test_scram_round_trip(void **state)
 {
     struct fixture *f = *state;
     char err[256];
     static const char creds[] = "SCRAM-SHA-256$10000:c2FsdA==$c3RvcmVk:c2VydmVy";
     OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
-    OK(dirdb_user_add(f->db, "Bob@example.com", "Bob", "$y$h", err, sizeof err));
+    OK(dirdb_user_add(f->db, "Bob@example.com", "Bob", "$y$h", NULL, 0, err, sizeof err));
     struct dirdb_entry e;
     OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
     assert_string_equal(e.scram, "");
-    OK(dirdb_user_scram(f->db, "BOB@Example.com", creds, err, sizeof err));
+    OK(dirdb_user_passwd(f->db, "BOB@Example.com", "$y$h", creds, err, sizeof err));
     OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
     assert_int_equal(e.kind, DIRDB_MAILBOX);
     assert_string_equal(e.scram, creds);
@@ -538,7 +543,7 @@ static void test_scram_round_trip(void **state)
     OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
     assert_int_equal(e.kind, DIRDB_DISABLED);
     assert_string_equal(e.scram, creds);
-    OK(dirdb_user_scram(f->db, "bob@example.com", NULL, err, sizeof err));
+    OK(dirdb_user_passwd(f->db, "bob@example.com", "$y$h", NULL, err, sizeof err));
     OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
     assert_string_equal(e.scram, "");
 
@@ -546,17 +551,17 @@ static void test_scram_round_trip(void **state)
     static char too_long[sizeof e.scram + 1];
     memset(longest, 'S', sizeof longest - 1);
     memset(too_long, 'S', sizeof too_long - 1);
-    OK(dirdb_user_scram(f->db, "bob@example.com", longest, err, sizeof err));
+    OK(dirdb_user_passwd(f->db, "bob@example.com", "$y$h", longest, err, sizeof err));
     OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
     assert_string_equal(e.scram, longest);
     static const char *const bad[] = {too_long, "SCRAM-SHA-256$1:a\n$b:c", "a b", "a\tb", "x\x7f"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        FAILS(dirdb_user_scram(f->db, "bob@example.com", bad[i], err, sizeof err), EINVAL);
+        FAILS(dirdb_user_passwd(f->db, "bob@example.com", "$y$h", bad[i], err, sizeof err), EINVAL);
     OK(dirdb_lookup(f->db, "bob@example.com", '\0', &e));
     assert_string_equal(e.scram, longest);
-    FAILS(dirdb_user_scram(f->db, "nobody@example.com", creds, err, sizeof err), ENOENT);
-    FAILS(dirdb_user_scram(f->db, "not an address", creds, err, sizeof err), EINVAL);
-    FAILS(dirdb_user_scram(f->db, NULL, creds, err, sizeof err), EINVAL);
+    FAILS(dirdb_user_passwd(f->db, "nobody@example.com", "$y$h", creds, err, sizeof err), ENOENT);
+    FAILS(dirdb_user_passwd(f->db, "not an address", "$y$h", creds, err, sizeof err), EINVAL);
+    FAILS(dirdb_user_passwd(f->db, NULL, "$y$h", creds, err, sizeof err), EINVAL);
 }
 
 #define FP_LOWER "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -573,8 +578,8 @@ static void test_cert_add_del_lookup_list(void **state)
     char addr[DIRDB_ADDR_MAX + 1];
     OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
     OK(dirdb_domain_add(f->db, "example.org", err, sizeof err));
-    OK(dirdb_user_add(f->db, "Bob@example.com", "Bob", "h", err, sizeof err));
-    OK(dirdb_user_add(f->db, "carol@example.org", "Carol", "h", err, sizeof err));
+    OK(dirdb_user_add(f->db, "Bob@example.com", "Bob", "h", NULL, 0, err, sizeof err));
+    OK(dirdb_user_add(f->db, "carol@example.org", "Carol", "h", NULL, 0, err, sizeof err));
     OK(dirdb_alias_add(f->db, "team@example.com", "bob@example.com", err, sizeof err));
 
     /* Upper case with colons and lower case without are one certificate. */
@@ -612,7 +617,7 @@ static void test_cert_add_del_lookup_list(void **state)
     OK(dirdb_alias_del(f->db, "team@example.com", NULL, err, sizeof err));
     OK(dirdb_user_del(f->db, "bob@example.com", err, sizeof err));
     assert_int_equal(dirdb_cert_lookup(f->db, FP_LOWER, addr), 0);
-    OK(dirdb_user_add(f->db, "bob@example.com", "Bob again", "h", err, sizeof err));
+    OK(dirdb_user_add(f->db, "bob@example.com", "Bob again", "h", NULL, 0, err, sizeof err));
     assert_int_equal(dirdb_cert_lookup(f->db, FP_LOWER, addr), 0);
 }
 
@@ -622,7 +627,7 @@ static void test_cert_fingerprint_malformed_refused(void **state)
     char err[256];
     char addr[DIRDB_ADDR_MAX + 1];
     OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
-    OK(dirdb_user_add(f->db, "bob@example.com", "Bob", "h", err, sizeof err));
+    OK(dirdb_user_add(f->db, "bob@example.com", "Bob", "h", NULL, 0, err, sizeof err));
     static const char *const bad[] = {
         "",
         ":::",
@@ -700,8 +705,8 @@ static void test_B15_owns_through_aliases(void **state)
     struct dirdb *db = f->db;
     OK(dirdb_domain_add(db, "example.com", err, sizeof err));
     OK(dirdb_domain_add(db, "example.org", err, sizeof err));
-    OK(dirdb_user_add(db, "Bob@example.com", "Bob", "h", err, sizeof err));
-    OK(dirdb_user_add(db, "eve@example.com", "Eve", "h", err, sizeof err));
+    OK(dirdb_user_add(db, "Bob@example.com", "Bob", "h", NULL, 0, err, sizeof err));
+    OK(dirdb_user_add(db, "eve@example.com", "Eve", "h", NULL, 0, err, sizeof err));
     OK(dirdb_alias_add(db, "sales@example.com", "bob@example.com", err, sizeof err));
     OK(dirdb_alias_add(db, "sales@example.com", "eve@example.com", err, sizeof err));
     OK(dirdb_alias_add(db, "all@example.com", "sales@example.com", err, sizeof err));
@@ -834,7 +839,7 @@ static void test_open_creates_private_file_and_persists(void **state)
     assert_int_equal(stat(f->path, &st), 0);
     assert_int_equal(st.st_mode & 0777, 0600);
     OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
-    OK(dirdb_user_add(f->db, "u@example.com", "U", "$y$p", err, sizeof err));
+    OK(dirdb_user_add(f->db, "u@example.com", "U", "$y$p", NULL, 0, err, sizeof err));
     char wal[160];
     snprintf(wal, sizeof wal, "%s-wal", f->path);
     assert_int_equal(stat(wal, &st), 0);
@@ -916,9 +921,9 @@ static void test_user_quota_set_lookup_list(void **state)
     char err[256];
     struct dirdb *db = f->db;
     OK(dirdb_domain_add(db, "example.com", err, sizeof err));
-    OK(dirdb_user_add(db, "Bob@example.com", "Bob", "h", err, sizeof err));
-    OK(dirdb_user_add(db, "carol@example.com", "", "h", err, sizeof err));
-    OK(dirdb_user_add(db, "off@example.com", "Off", "h", err, sizeof err));
+    OK(dirdb_user_add(db, "Bob@example.com", "Bob", "h", NULL, 0, err, sizeof err));
+    OK(dirdb_user_add(db, "carol@example.com", "", "h", NULL, 0, err, sizeof err));
+    OK(dirdb_user_add(db, "off@example.com", "Off", "h", NULL, 0, err, sizeof err));
     OK(dirdb_user_enable(db, "off@example.com", false, err, sizeof err));
     OK(dirdb_alias_add(db, "team@example.com", "bob@example.com", err, sizeof err));
     OK(dirdb_domain_catchall(db, "example.com", "BOB@example.com", err, sizeof err));
@@ -983,7 +988,7 @@ static void test_user_quota_damaged_column_is_none(void **state)
     struct fixture *f = *state;
     char err[256];
     OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
-    OK(dirdb_user_add(f->db, "u@example.com", "U", "h", err, sizeof err));
+    OK(dirdb_user_add(f->db, "u@example.com", "U", "h", NULL, 0, err, sizeof err));
     static const char *const values[] = {"-5", "0", "'lots'", "1.5", "NULL"};
     sqlite3 *h;
     assert_int_equal(sqlite3_open(f->path, &h), SQLITE_OK);

@@ -801,6 +801,12 @@ static void conf_check_whole(struct conf_parser *ps)
         conf_error(ps, last, "'directory' takes either sqlite or mailboxes/aliases files, not both");
     if (c->auth.external == CONF_EXTERNAL_SUBJECT && c->auth.client_ca == NULL)
         conf_error(ps, last, "'auth' external subject needs client-ca to verify certificates");
+    /* RFC 9068 §4: a resource server checks the issuer and that it is the audience; without
+     * both, a token the same key signed for another service would log in here. */
+    if (c->auth.ntoken_keys > 0 &&
+        (c->auth.token_issuer == NULL || c->auth.token_audience == NULL))
+        conf_error(ps, last,
+                   "'auth' token-key needs token-issuer and token-audience (RFC 9068 §4)");
     for (size_t i = 0; i < c->nlisteners; i++) {
         if (c->listeners[i].tls != CONF_TLS_NONE && c->tls_certificate == NULL)
             conf_error(ps, ps->listen_tls_line[i],

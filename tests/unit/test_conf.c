@@ -883,6 +883,8 @@ static void test_auth_directive_errors(void **state)
         {"auth { token-key hs256 }\n", "ALG FILE [KID]"},
         {"auth { external maybe }\n", "external"},
         {"auth { external subject }\n", "needs client-ca"},
+        {"auth { token-key hs256 /k; token-issuer i }\n", "needs token-issuer and token-aud"},
+        {"auth { token-key hs256 /k; token-audience a }\n", "needs token-issuer and token-aud"},
         {"directory { subaddress-separator ab }\n", "subaddress-separator"},
         {"directory { sqlite /a; mailboxes /b }\n", "either sqlite or"},
         {"auth { session-failures 0 }\n", "out of range"},

@@ -365,8 +365,31 @@ int dirdb_domain_catchall(struct dirdb *db, const char *domain, const char *catc
     if (catchall != NULL && !dirdb_canon_addr(catchall, a, NULL))
         return dirdb_refuse(EINVAL, err, errlen, "malformed catch-all address");
     const char *args[] = {d, catchall != NULL ? a : NULL};
-    return dirdb_change(db, "UPDATE domains SET catchall = ?2 WHERE name = ?1", args, 2, true, err,
-                        errlen);
+    if (catchall == NULL)
+        return dirdb_change(db, "UPDATE domains SET catchall = NULL WHERE name = ?1", args, 1,
+                            true, err, errlen);
+    /* A catch-all that names nothing here would accept nothing: refused now, not found out
+     * when mail for the domain bounces (a later `user del` can still leave one so). */
+    if (dirdb_begin(db) != 0)
+        return dirdb_fail(db, err, errlen, "begin");
+    int ret = 0, r = dirdb_exists(db, "SELECT 1 FROM domains WHERE name = ?1", args, 1);
+    if (r == 0)
+        ret = dirdb_refuse(ENOENT, err, errlen, "not found");
+    if (r == 1) {
+        r = dirdb_exists(db,
+                         "SELECT 1 FROM mailboxes WHERE address = ?2"
+                         " UNION ALL SELECT 1 FROM aliases WHERE alias = ?2",
+                         args, 2);
+        if (r == 0)
+            ret = dirdb_refuse(EINVAL, err, errlen,
+                               "the catch-all must be a mailbox or an alias here");
+    }
+    if (r < 0)
+        ret = dirdb_fail(db, err, errlen, "catch-all lookup");
+    if (r == 1)
+        ret = dirdb_change(db, "UPDATE domains SET catchall = ?2 WHERE name = ?1", args, 2, true,
+                           err, errlen);
+    return dirdb_end(db, ret, err, errlen);
 }
 
 /* SCRAM credentials are text (sasl/scram.h form): no control bytes, so a damaged value can

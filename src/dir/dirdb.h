@@ -38,7 +38,8 @@ const char *dirdb_errmsg(struct dirdb *db);
 int dirdb_domain_add(struct dirdb *db, const char *domain, char *err, size_t errlen);
 /* Refuses (ENOTEMPTY) while mailboxes, aliases or relocated entries of the domain remain. */
 int dirdb_domain_del(struct dirdb *db, const char *domain, char *err, size_t errlen);
-/* catchall: an address, or NULL to remove the domain's catch-all. */
+/* catchall: a mailbox or an alias of the directory (else EINVAL), or NULL to remove the
+ * domain's catch-all. */
 int dirdb_domain_catchall(struct dirdb *db, const char *domain, const char *catchall, char *err,
                           size_t errlen);
 

@@ -151,6 +151,9 @@ def test_domain_add_list_catchall_del(env):
     ok(env, "domain", "add", "b.example")
     fails(env, 73, "domain", "add", "example.com", why="domain add example.com: already exists")
     assert rows(ok(env, "domain", "list")) == [["b.example", ""], ["example.com", ""]]
+    fails(env, 65, "domain", "catchall", "example.com", "Postmaster@Example.com",
+          why="the catch-all must be a mailbox or an alias here")
+    ok(env, "alias", "add", "postmaster@example.com", "root@elsewhere.example")
     ok(env, "domain", "catchall", "example.com", "Postmaster@Example.com")
     assert rows(ok(env, "domain", "list")) == [["b.example", ""],
                                                 ["example.com", "Postmaster@example.com"]]

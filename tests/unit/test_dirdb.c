@@ -388,6 +388,12 @@ static void test_domain_catchall(void **state)
     OK(dirdb_domain_add(f->db, "example.com", err, sizeof err));
     FAILS(dirdb_domain_catchall(f->db, "unknown.example", "a@example.com", err, sizeof err),
           ENOENT);
+    /* It must name a mailbox or an alias of the directory. */
+    FAILS(dirdb_domain_catchall(f->db, "EXAMPLE.com", "Postmaster@EXAMPLE.COM", err, sizeof err),
+          EINVAL);
+    FAILS(dirdb_domain_catchall(f->db, "example.com", "a@elsewhere.example", err, sizeof err),
+          EINVAL);
+    OK(dirdb_alias_add(f->db, "Postmaster@example.com", "a@elsewhere.example", err, sizeof err));
     OK(dirdb_domain_catchall(f->db, "EXAMPLE.com", "Postmaster@EXAMPLE.COM", err, sizeof err));
     struct collect c = {0};
     OK(dirdb_domain_list(f->db, collect_domain_cb, &c));
@@ -439,7 +445,10 @@ static void test_lookup_order(void **state)
     OK(dirdb_relocated_set(db, "moved@example.com", "moved@new.example", false, err, sizeof err));
     OK(dirdb_alias_add(db, "list@example.com", "user@example.com", err, sizeof err));
     OK(dirdb_domain_catchall(db, "example.com", "user@example.com", err, sizeof err));
+    /* A catch-all whose mailbox was deleted after it was set. */
+    OK(dirdb_user_add(db, "gone@deadcatch.example", "G", "$y$g", NULL, 0, err, sizeof err));
     OK(dirdb_domain_catchall(db, "deadcatch.example", "gone@deadcatch.example", err, sizeof err));
+    OK(dirdb_user_del(db, "gone@deadcatch.example", err, sizeof err));
     OK(dirdb_user_add(db, "u@nocatch.example", "U", "$y$n", NULL, 0, err, sizeof err));
 
     static const struct {

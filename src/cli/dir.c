@@ -575,9 +575,9 @@ static int dir_cli_domain(struct dir_cli_cmd *c, const char *verb, char **pos, i
 }
 
 /* user add and user passwd: the password is asked only once the address is known to be
- * right, and stored as hash then SCRAM credentials. A new mailbox whose credentials cannot
- * be stored is removed again; for a changed password the old credentials are dropped, so
- * SCRAM never accepts the password that was replaced. */
+ * right. user add writes the mailbox, its SCRAM credentials and its quota in one
+ * transaction; user passwd the hash and the credentials in one statement, so SCRAM never
+ * accepts the password that was replaced. */
 static int dir_cli_user_secret(struct dir_cli_cmd *c, bool add, const char *address,
                                const struct dir_cli_opts *o)
 {

@@ -129,12 +129,21 @@ int worker_main(const struct config *cfg, const int *fds, unsigned index)
         log_event("worker_error", "what=directory error=\"%s\"", err);
         goto out;
     }
+    /* Tests only (dir/dir_late.c): every directory answer comes this much later. */
     const char *late = getenv("SLUICE_DIR_DELAY_MS");
     if (late != NULL && late[0] != '\0') {
-        dir = dir_answer_later(dir, w.base, (unsigned)strtoul(late, NULL, 10) % 60000u);
-        if (dir == NULL)
+        char *end;
+        unsigned long ms = strtoul(late, &end, 10);
+        if (*end != '\0' || late[0] < '0' || late[0] > '9' || ms > 60000) {
+            log_event("worker_error", "what=SLUICE_DIR_DELAY_MS error=\"not 0 to 60000\"");
             goto out;
-        log_event("directory_late", "delay_ms=%s", late);
+        }
+        dir = dir_answer_later(dir, w.base, (unsigned)ms);
+        if (dir == NULL) {
+            log_event("worker_error", "what=directory error=\"out of memory\"");
+            goto out;
+        }
+        log_event("directory_late", "delay_ms=%lu", ms);
     }
     if (cfg->tls_certificate != NULL && cfg->tls_key != NULL) {
         tls = tls_server_ctx(cfg->tls_certificate, cfg->tls_key, err, sizeof err);
@@ -174,9 +183,9 @@ int worker_main(const struct config *cfg, const int *fds, unsigned index)
 out:
     for (size_t i = 0; w.listeners != NULL && i < cfg->nlisteners; i++)
         listener_free(w.listeners[i]);
+    dir_abort_pending(dir); /* the callbacks look for sessions, which go below */
     /* Commits in flight finish (and answer their sessions) before the sessions go; messages
      * still arriving are dropped first, as the store requires. */
-    dir_abort_pending(dir); /* the callbacks look for sessions, which go below */
     if (w.srv != NULL)
         session_server_abort_messages(w.srv);
     if (store != NULL)

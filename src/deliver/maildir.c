@@ -624,7 +624,8 @@ static bool maildir_fits(uint64_t used, uint64_t more, uint64_t quota)
 
 /* Stage 0's quota check for d (index i of the batch ds): true when the message fits after
  * the usage and the batch's earlier messages to the same Maildir (written, not yet in
- * maildirsize); else d->out says why (RFC 3463 X.2.2 when it does not fit). */
+ * maildirsize); else d->out says why (RFC 3463 X.2.3 when it is larger than the whole
+ * quota, X.2.2 when it does not fit now). */
 static bool maildir_quota_ok(struct maildir_one *ds, size_t i)
 {
     struct maildir_one *d = &ds[i];

@@ -67,8 +67,9 @@ void dir_lookup(struct dir *d, const char *address, dir_lookup_cb cb, void *arg)
  * own depth limit and loop check). A relocated address with forwarding, a subaddress and a
  * catch-all answer DIR_ALIAS with the one address mail goes to. For a mailbox, NOT_FOUND or
  * TEMPFAIL, n is 0; a mailbox's quota (octets, 0 when none) comes with the same answer, so
- * delivery needs one lookup. Used by the queue manager, which needs the answer during the
- * call: every backend here gives it so. */
+ * delivery needs one lookup. Used by EXPN, which takes the answer at any time, and by the
+ * queue manager, which needs it during the call: the SQLite and files backends give it so;
+ * dir_answer_later's wrapper does not, and is never used there. */
 typedef void (*dir_expand_cb)(enum dir_result result, const char *const *targets, size_t n,
                               uint64_t quota, void *arg);
 void dir_expand(struct dir *d, const char *address, dir_expand_cb cb, void *arg);

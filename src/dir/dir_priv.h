@@ -1,6 +1,6 @@
-/* dir_priv: what the directory's front (dir.c) and its backends (dir_file.c, dir_sqlite.c)
- * share: each backend's struct starts with struct dir, whose ops it fills. Not for use
- * outside src/dir/. */
+/* dir_priv: what the directory's front (dir.c), its backends (dir_file.c, dir_sqlite.c)
+ * and the late-answer wrapper (dir_late.c) share: each one's struct starts with struct dir,
+ * whose ops it fills. Not for use outside src/dir/ (and the unit tests' fake backend). */
 #ifndef SLUICE_DIR_DIR_PRIV_H
 #define SLUICE_DIR_DIR_PRIV_H
 

@@ -573,12 +573,18 @@ int dirdb_alias_add(struct dirdb *db, const char *alias, const char *target, cha
     if (ret == 0)
         ret = dirdb_alias_spelling(db, a, err, errlen);
     if (ret == 0) {
-        r = dirdb_exists(db, "SELECT 1 FROM (SELECT count(*) AS n FROM aliases WHERE alias = ?1) "
-                             "WHERE n >= " DIRDB_STR(DIRDB_ALIAS_TARGETS_MAX), args, 1);
+        /* A target it has already is EEXIST below, full or not. */
+        r = dirdb_exists(db,
+                         "SELECT 1 FROM (SELECT count(*) AS n FROM aliases WHERE alias = ?1)"
+                         " WHERE n >= " DIRDB_STR(DIRDB_ALIAS_TARGETS_MAX)
+                         " AND NOT EXISTS (SELECT 1 FROM aliases WHERE alias = ?1 AND target = ?3)",
+                         args, 3);
         if (r < 0)
             ret = dirdb_fail(db, err, errlen, "alias count");
         else if (r == 1)
-            ret = dirdb_refuse(ERANGE, err, errlen, "the alias has its most targets already");
+            ret = dirdb_refuse(ERANGE, err, errlen,
+                               "the alias has " DIRDB_STR(DIRDB_ALIAS_TARGETS_MAX)
+                               " targets already");
     }
     if (ret == 0)
         ret = dirdb_change(db, "INSERT INTO aliases (alias, domain, target) VALUES (?1, ?2, ?3)",

@@ -483,8 +483,8 @@ static bool sched_route_local(struct sched *s, struct sched_msg *m, uint32_t i, 
         sched_fail_now(s, m, i, DELIVER_PERMFAIL, "5.4.6", "alias nesting too deep");
         return true;
     }
-    /* Both backends answer from inside dir_expand (dir.h); a networked one must keep that
-     * promise for the queue manager or be given a callback path here. */
+    /* The SQLite and files backends answer from inside dir_expand (dir.h); a networked one
+     * must keep that promise for the queue manager or be given a callback path here. */
     dir_expand(s->dir, full, sched_expand_cb, &x);
     if (!x.answered || x.result == DIR_TEMPFAIL) {
         sched_fail_now(s, m, i, DELIVER_TEMPFAIL, "4.3.0", "directory lookup failed");

@@ -982,7 +982,8 @@ def main():
     ap.add_argument("--keep", action="store_true", help="keep the temporary directories")
     ap.add_argument("--env", action="append", default=[], metavar="NAME=VALUE",
                     help="an environment variable for every daemon (a transcript's own "
-                         "# env: line wins); names get a [NAME=VALUE] suffix")
+                         "# env: line wins); the names of those it reaches get a [NAME=VALUE] "
+                         "suffix")
     ap.add_argument("files", nargs="*")
     args = ap.parse_args()
 
@@ -995,7 +996,7 @@ def main():
                 ap.error(f"--env takes NAME=VALUE, not {kv!r}")
             if name not in dict(t.env):
                 t.env.append((name, value))
-            t.name += f" [{kv}]"
+                t.name += f" [{kv}]"
     results = []
     groups = {}
     for t in transcripts:

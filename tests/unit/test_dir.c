@@ -1,6 +1,7 @@
-/* test_dir: the file-backed directory (dir/dir.c): mailboxes, aliases and their targets
- * (dir_expand, used by the queue manager), case-insensitive lookups, and the errors a bad
- * file gets, with their line numbers. */
+/* test_dir: the directory's front (dir/dir.c) over the file backend: mailboxes, aliases
+ * and their targets (dir_expand, used by the queue manager), case-insensitive lookups, and
+ * the errors a bad file gets, with their line numbers; and the quota that the SQLite
+ * backend's expansion carries. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -14,6 +15,7 @@
 
 #include "conf/conf.h"
 #include "dir/dir.h"
+#include "dir/dirdb.h"
 
 static char tmpdir[] = "/tmp/test_dir_XXXXXX";
 
@@ -34,13 +36,14 @@ struct got {
     enum dir_result result;
     size_t n;
     char targets[8][64];
+    uint64_t quota;
 };
 
 static void got_cb(enum dir_result result, const char *const *targets, size_t n, uint64_t quota,
                    void *arg)
 {
-    (void)quota;
     struct got *g = arg;
+    g->quota = quota;
     g->result = result;
     g->n = n;
     for (size_t i = 0; i < n && i < 8; i++)
@@ -194,6 +197,45 @@ static void test_files_names_subaddress_owns(void **state)
     dir_close(d);
 }
 
+/* The SQLite store's expansion carries a mailbox's quota (the queue manager's one lookup per
+ * recipient): a subaddress, an alias and a forwarding relocated address answer ALIAS with
+ * the address mail goes to and no quota; that address then answers MAILBOX with its own. */
+static void test_sqlite_expand_carries_the_quota(void **state)
+{
+    (void)state;
+    char path[256], err[256] = "";
+    snprintf(path, sizeof path, "%s/quota.db", tmpdir);
+    struct dirdb *db = dirdb_open(path, err, sizeof err);
+    assert_non_null(db);
+    assert_int_equal(dirdb_domain_add(db, "x.test", err, sizeof err), 0);
+    assert_int_equal(dirdb_user_add(db, "bob@x.test", "Bob", "$y$h", NULL, 5000, err, sizeof err),
+                     0);
+    assert_int_equal(dirdb_user_add(db, "amy@x.test", "Amy", "$y$h", NULL, 0, err, sizeof err), 0);
+    assert_int_equal(dirdb_alias_add(db, "team@x.test", "bob@x.test", err, sizeof err), 0);
+    assert_int_equal(dirdb_relocated_set(db, "old@x.test", "bob@x.test", true, err, sizeof err),
+                     0);
+    dirdb_close(db);
+    struct config cfg = {.subaddress_separator = '+', .spool = tmpdir, .directory_sqlite = path};
+    struct dir *d = dir_open(&cfg, err, sizeof err);
+    assert_non_null(d);
+    struct got g = expand(d, "BOB@x.test");
+    assert_int_equal(g.result, DIR_MAILBOX);
+    assert_int_equal(g.quota, 5000);
+    g = expand(d, "amy@x.test");
+    assert_int_equal(g.result, DIR_MAILBOX);
+    assert_int_equal(g.quota, 0);
+    static const char *const via[] = {"bob+tag@x.test", "team@x.test", "old@x.test"};
+    for (size_t i = 0; i < sizeof via / sizeof via[0]; i++) {
+        g = expand(d, via[i]);
+        assert_int_equal(g.result, DIR_ALIAS);
+        assert_int_equal(g.n, 1);
+        assert_string_equal(g.targets[0], "bob@x.test");
+        assert_int_equal(g.quota, 0);
+    }
+    dir_close(d);
+    unlink(path);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -201,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_first_definition_wins),
         cmocka_unit_test(test_bad_alias_files),
         cmocka_unit_test(test_files_names_subaddress_owns),
+        cmocka_unit_test(test_sqlite_expand_carries_the_quota),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -342,6 +342,8 @@ static void test_alias_target_cap(void **state)
     OK(dirdb_alias_add(f->db, "big@example.com", "last@remote.example", err, sizeof err));
     FAILS(dirdb_alias_add(f->db, "big@example.com", "more@remote.example", err, sizeof err),
           ERANGE);
+    FAILS(dirdb_alias_add(f->db, "big@example.com", "t7@remote.example", err, sizeof err),
+          EEXIST); /* one it has: the usual answer, full or not */
     OK(dirdb_alias_add(f->db, "small@example.com", "more@remote.example", err, sizeof err));
 }
 

@@ -1,9 +1,11 @@
 """Durability (HOSTILE-INPUTS I): what is on disk after a client or the server goes away at
-each step of a message, after crash points injected in the queue store, on a full disk and
-on a failing fsync. The invariant everywhere: a message is in queue/ complete and readable
+each step of a message, after crash points injected in the queue store, on a full disk, with
+no inode left, and on a failing fsync. The invariant everywhere: a message is in queue/ complete and readable
 once a 250 was sent; nothing partial is ever left in queue/ or incoming/."""
 
+import errno
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -234,6 +236,53 @@ def test_I7_disk_full_452_nothing_partial_and_recovers(make_daemon, small_tmpfs)
     d.assert_healthy()
     for qid in d.queued():
         os.unlink(d.queue_path(qid))
+
+
+def test_I9_inode_exhaustion_is_a_4xx_no_crash_and_recovers(make_daemon, tmp_path):
+    """HOSTILE-INPUTS I9: the spool's filesystem has no inode left (a tmpfs with few). The
+    message cannot be created or committed: 451 4.3.0 or 452 4.3.1, nothing half-queued, the
+    daemon stays up, and the same session queues once inodes are free again."""
+    mnt = tmp_path / "inodes"
+    mnt.mkdir()
+    r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64M,nr_inodes=400", "tmpfs",
+                        str(mnt)], capture_output=True)
+    if r.returncode != 0:
+        pytest.skip("cannot mount a tmpfs: %s" % r.stderr.decode().strip())
+    try:
+        d = make_daemon(spool=str(mnt / "spool"))
+        filler = mnt / "filler"
+        filler.mkdir()
+        made = 0
+        try:
+            while True:
+                (filler / str(made)).touch()
+                made += 1
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+        assert made > 0
+        with Client(d.port) as c:
+            c.expect("EHLO client.example", 250)
+            code, lines = c.cmd("MAIL FROM:<sender@example.org>")
+            if code == 250:
+                c.expect("RCPT TO:<alice@mx.test>", 250)
+                code, lines = c.cmd("DATA")
+                if code == 354:
+                    c.send(BODY + b".\r\n")
+                    code, lines = c.reply()
+            assert lines[-1] in ("452 4.3.1 Error: insufficient system storage",
+                                 "451 4.3.0 Error: queue file write error"), lines
+            d.wait_incoming_empty()
+            assert d.queued() == []
+            assert d.proc.poll() is None
+            assert any("No space left on device" in ln for ln in d.log_events("store_error"))
+            shutil.rmtree(str(filler))
+            c.expect("RSET", 250)
+            qid = send_message(c, BODY)
+            c.expect("QUIT", 221)
+        assert d.body(qid) == BODY
+        d.assert_healthy()
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
 
 
 def test_I7_spool_min_free_refuses_at_mail(make_daemon, small_tmpfs):

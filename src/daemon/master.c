@@ -36,7 +36,7 @@ struct master_socket {
 };
 
 struct master_worker {
-    pid_t pid; /* 0 = slot free */
+    pid_t pid;                 /* 0 = slot free */
     unsigned index;
     unsigned generation;
     time_t started;
@@ -52,7 +52,7 @@ struct master {
     struct master_worker workers[MASTER_MAX_WORKERS];
     struct event *restart;
     bool stopping;
-    pid_t qmgr; /* the queue manager; 0 = none running */
+    pid_t qmgr;                /* the queue manager; 0 = none running */
     struct event *qmgr_restart;
 };
 

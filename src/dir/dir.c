@@ -1,7 +1,7 @@
 /* dir: the directory's front: picks the backend the configuration names (dir_sqlite.c, the
  * default, or dir_file.c) and forwards every request to it through its ops. Called by
  * smtp/session (RCPT, VRFY, EXPN, AUTH, MAIL ownership), the queue manager (expansion),
- * daemon/worker and master (open, dir_answer_later in tests, dir_abort_pending, close) and
+ * daemon/worker and master (open, dir_abort_pending, close) and
  * the administration tool (dir_sqlite_path). */
 #include "dir/dir_priv.h"
 

@@ -98,8 +98,9 @@ void dir_abort_pending(struct dir *d);
 
 /* A directory that hands every answer of d over from the event loop of base, delay_ms
  * later (0: the next turn). It is how the tests show that the session takes an answer that
- * comes after the call returned, as a networked backend's would: found again by id, in
- * order, and dropped for a session that has gone. The worker wraps its directory so when
+ * comes after the call returned, as a networked backend's would: found again by id, with
+ * pipelined commands kept in order, and dropped for a session that has gone. Answers to
+ * different requests may come in any order. The worker wraps its directory so when
  * SLUICE_DIR_DELAY_MS is set; the queue manager never does (dir_expand above). The new
  * directory owns d (dir_close closes both); NULL when out of memory (d is then closed). */
 struct dir *dir_answer_later(struct dir *d, struct event_base *base, unsigned delay_ms);

@@ -25,6 +25,7 @@ struct late_answer {
     char *strings[4];
     char **targets; /* expand */
     size_t n;
+    bool tempfail; /* hand over DIR_TEMPFAIL instead: no copy could be made, or aborted */
 };
 
 struct dir_late {
@@ -58,16 +59,16 @@ static void late_free(struct late_answer *p)
     free(p);
 }
 
-/* Hands the answer to its caller and forgets it; TEMPFAIL when tempfail is set. */
-static void late_deliver(struct late_answer *p, bool tempfail)
+/* Hands the answer to its caller and forgets it. */
+static void late_deliver(struct late_answer *p)
 {
     late_unlink(p);
     if (p->lookup_cb != NULL) {
-        if (tempfail)
+        if (p->tempfail)
             dir_answer_only(DIR_TEMPFAIL, p->lookup_cb, p->arg);
         else
             p->lookup_cb(&p->answer, p->arg);
-    } else if (tempfail) {
+    } else if (p->tempfail) {
         p->expand_cb(DIR_TEMPFAIL, NULL, 0, 0, p->arg);
     } else {
         p->expand_cb(p->answer.result, (const char *const *)p->targets, p->n, p->answer.quota,
@@ -80,7 +81,7 @@ static void late_fire(evutil_socket_t fd, short what, void *arg)
 {
     (void)fd;
     (void)what;
-    late_deliver(arg, false);
+    late_deliver(arg);
 }
 
 static struct late_answer *late_new(struct dir_late *d, dir_lookup_cb lcb, dir_expand_cb xcb,
@@ -93,7 +94,6 @@ static struct late_answer *late_new(struct dir_late *d, dir_lookup_cb lcb, dir_e
     p->lookup_cb = lcb;
     p->expand_cb = xcb;
     p->arg = arg;
-    p->answer.result = DIR_TEMPFAIL;
     p->ev = evtimer_new(d->evbase, late_fire, p);
     if (p->ev == NULL) {
         free(p);
@@ -111,19 +111,9 @@ static struct late_answer *late_new(struct dir_late *d, dir_lookup_cb lcb, dir_e
  * handed over as TEMPFAIL. */
 static void late_schedule(struct late_answer *p, bool copied)
 {
-    if (!copied) {
-        for (size_t i = 0; i < sizeof p->strings / sizeof p->strings[0]; i++) {
-            free(p->strings[i]);
-            p->strings[i] = NULL;
-        }
-        for (size_t i = 0; i < p->n; i++)
-            free(p->targets[i]);
-        p->n = 0;
-        p->answer = (struct dir_answer){
-            .result = DIR_TEMPFAIL, .address = "", .name = "", .password_hash = "", .scram = ""};
-    }
+    p->tempfail = !copied || p->owner->aborted;
     if (p->owner->aborted || evtimer_add(p->ev, &p->owner->delay) != 0)
-        late_deliver(p, p->owner->aborted);
+        late_deliver(p);
 }
 
 static void late_lookup_copy(const struct dir_answer *a, void *arg)
@@ -134,12 +124,10 @@ static void late_lookup_copy(const struct dir_answer *a, void *arg)
     for (size_t i = 0; i < sizeof src / sizeof src[0]; i++)
         ok = ok && (p->strings[i] = strdup(src[i] != NULL ? src[i] : "")) != NULL;
     p->answer = *a;
-    if (ok) {
-        p->answer.address = p->strings[0];
-        p->answer.name = p->strings[1];
-        p->answer.password_hash = p->strings[2];
-        p->answer.scram = p->strings[3];
-    }
+    p->answer.address = p->strings[0];
+    p->answer.name = p->strings[1];
+    p->answer.password_hash = p->strings[2];
+    p->answer.scram = p->strings[3];
     late_schedule(p, ok);
 }
 
@@ -211,8 +199,10 @@ static void late_abort_pending(struct dir *dd)
     struct dir_late *d = (struct dir_late *)dd;
     d->aborted = true;
     dir_abort_pending(d->inner);
-    while (d->pending != NULL)
-        late_deliver(d->pending, true);
+    while (d->pending != NULL) {
+        d->pending->tempfail = true;
+        late_deliver(d->pending);
+    }
 }
 
 static void late_close(struct dir *dd)

@@ -372,21 +372,20 @@ int dirdb_domain_catchall(struct dirdb *db, const char *domain, const char *catc
      * when mail for the domain bounces (a later `user del` can still leave one so). */
     if (dirdb_begin(db) != 0)
         return dirdb_fail(db, err, errlen, "begin");
-    int ret = 0, r = dirdb_exists(db, "SELECT 1 FROM domains WHERE name = ?1", args, 1);
-    if (r == 0)
-        ret = dirdb_refuse(ENOENT, err, errlen, "not found");
-    if (r == 1) {
-        r = dirdb_exists(db,
-                         "SELECT 1 FROM mailboxes WHERE address = ?2"
-                         " UNION ALL SELECT 1 FROM aliases WHERE alias = ?2",
-                         args, 2);
-        if (r == 0)
-            ret = dirdb_refuse(EINVAL, err, errlen,
-                               "the catch-all must be a mailbox or an alias here");
-    }
-    if (r < 0)
+    int ret, target_found = 0;
+    int domain_found = dirdb_exists(db, "SELECT 1 FROM domains WHERE name = ?1", args, 1);
+    if (domain_found == 1)
+        target_found = dirdb_exists(db,
+                                    "SELECT 1 FROM mailboxes WHERE address = ?2"
+                                    " UNION ALL SELECT 1 FROM aliases WHERE alias = ?2",
+                                    args, 2);
+    if (domain_found < 0 || target_found < 0)
         ret = dirdb_fail(db, err, errlen, "catch-all lookup");
-    if (r == 1)
+    else if (domain_found == 0)
+        ret = dirdb_refuse(ENOENT, err, errlen, "not found");
+    else if (target_found == 0)
+        ret = dirdb_refuse(EINVAL, err, errlen, "the catch-all must be a mailbox or an alias here");
+    else
         ret = dirdb_change(db, "UPDATE domains SET catchall = ?2 WHERE name = ?1", args, 2, true,
                            err, errlen);
     return dirdb_end(db, ret, err, errlen);

@@ -1001,6 +1001,10 @@ static void tls_fixture_free(struct tls_fixture *f)
 #define TLS_DELIVER_AFTER_MAIL                                                                     \
     "S:250 ok", "C:RCPT", "S:250 ok", "C:DATA", "S:354 go", "DATA", "S:250 ok", "QUIT"
 #define TLS_DELIVER "C:MAIL", TLS_DELIVER_AFTER_MAIL
+/* STARTTLS, EHLO again with AUTH PLAIN offered, and our AUTH PLAIN sent. */
+#define TLS_AUTH_PLAIN_SENT                                                                        \
+    "S:220 mx.test ESMTP", "C:EHLO", "S:250-mx.test", "S:250 STARTTLS", "=STARTTLS", "S:220 go",   \
+        "TLS", "C:EHLO", "S:250-mx.test", "S:250 AUTH PLAIN", "C:AUTH PLAIN "
 
 /* RFC 3207, RFC 7435: MAY takes STARTTLS without checking the certificate, says EHLO again,
  * and drops plaintext the server sent after its 220 (J3). */
@@ -1100,18 +1104,7 @@ static void test_client_starttls_verify(void **state)
                                        TLS_DELIVER_AFTER_MAIL,
                                        NULL};
     /* No submitter known (mail that came in without a login): AUTH=<>. */
-    static const char *const unknown[] = {"S:220 mx.test ESMTP",
-                                          "C:EHLO",
-                                          "S:250-mx.test",
-                                          "S:250 STARTTLS",
-                                          "=STARTTLS",
-                                          "S:220 go",
-                                          "TLS",
-                                          "C:EHLO",
-                                          "S:250-mx.test",
-                                          "S:250 AUTH PLAIN",
-                                          "C:AUTH PLAIN ",
-                                          "S:235 2.7.0 ok",
+    static const char *const unknown[] = {TLS_AUTH_PLAIN_SENT, "S:235 2.7.0 ok",
                                           "=MAIL FROM:<a@example.org> AUTH=<>",
                                           TLS_DELIVER_AFTER_MAIL,
                                           NULL};
@@ -1203,18 +1196,7 @@ static void test_client_J4_no_starttls(void **state)
 static void test_client_auth_refused(void **state)
 {
     (void)state;
-    static const char *const script[] = {"S:220 mx.test ESMTP",
-                                         "C:EHLO",
-                                         "S:250-mx.test",
-                                         "S:250 STARTTLS",
-                                         "=STARTTLS",
-                                         "S:220 go",
-                                         "TLS",
-                                         "C:EHLO",
-                                         "S:250-mx.test",
-                                         "S:250 AUTH PLAIN",
-                                         "C:AUTH PLAIN ",
-                                         "S:535 5.7.8 bad credentials",
+    static const char *const script[] = {TLS_AUTH_PLAIN_SENT, "S:535 5.7.8 bad credentials",
                                          "NOTHING",
                                          NULL};
     struct tls_fixture f;
